@@ -1,0 +1,1 @@
+//! `decide`: one decision per JSON line (filled in below).

@@ -1,0 +1,31 @@
+//! `workerpodautoscaler`: the Worker Pod Autoscaler controller and its tools.
+//!
+//! Each subcommand lives in its own module; this file only parses the
+//! command line and dispatches.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod decide;
+
+/// Scales Kubernetes worker pods on queue length (SQS, beanstalkd).
+#[derive(Debug, Parser)]
+#[command(name = "workerpodautoscaler", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Reads decision inputs as JSON Lines on stdin, writes one decision per line.
+    Decide(decide::DecideArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Decide(args) => decide::run(&args),
+    }
+}

@@ -1,0 +1,187 @@
+//! The one reconcile step every driver runs: snapshot, decision, apply.
+//!
+//! Adapters produce a [`QueueSnapshot`] ([`QueueMetrics`]) and read or set a
+//! replica count ([`ScaleTarget`]); [`reconcile`] ties them to the decision.
+//! The controller, the `watch` dry run and the simulator all call it, so
+//! there is exactly one decision path.
+//!
+//! The traits return futures but name no runtime: an adapter on tokio and a
+//! simulator whose futures are always ready implement the same traits.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use crate::{Decision, QueueSnapshot, ScaleOperation, WpaSpec, desired_replicas, scale_operation};
+
+/// A source of queue snapshots (an SQS queue, a beanstalkd tube, a model).
+pub trait QueueMetrics {
+    /// Why a snapshot could not be taken.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The latest observation of the queue.
+    fn snapshot(&mut self) -> impl Future<Output = Result<QueueSnapshot, Self::Error>> + Send;
+}
+
+/// Something with a replica count to scale (a Deployment, a ReplicaSet, a
+/// pool of local processes, a model).
+pub trait ScaleTarget {
+    /// Why the target could not be read or scaled.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Current (requested) and available (ready) replicas.
+    fn replicas(&mut self) -> impl Future<Output = Result<TargetReplicas, Self::Error>> + Send;
+
+    /// Sets the requested replica count.
+    fn apply(&mut self, replicas: u32) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// The replica counts of a scale target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TargetReplicas {
+    /// Requested replicas (a Deployment's `spec.replicas`): what decisions use.
+    pub current: u32,
+    /// Ready replicas (`status.availableReplicas`): reported, not decided on.
+    pub available: u32,
+}
+
+/// What a `WorkerPodAutoScaler` status holds after a reconcile step, with
+/// the reference's meaning for each field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WpaStatus {
+    /// `CurrentMessages`: the snapshot's message count.
+    pub current_messages: u32,
+    /// `CurrentReplicas`: the target's requested replicas before this step.
+    pub current_replicas: u32,
+    /// `AvailableReplicas`: the target's available replicas.
+    pub available_replicas: u32,
+    /// `DesiredReplicas`: the computed count, even when a scale down was held.
+    pub desired_replicas: u32,
+    /// `LastScaleTime`: when replicas were last changed by the autoscaler.
+    pub last_scale_time: Option<SystemTime>,
+}
+
+/// Everything one reconcile step decided, for logs, status and output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    /// The snapshot decided on.
+    pub snapshot: QueueSnapshot,
+    /// The target's replicas when decided.
+    pub replicas: TargetReplicas,
+    /// The desired count and why.
+    pub decision: Decision,
+    /// What is done about it now.
+    pub operation: ScaleOperation,
+    /// The status to write (its `last_scale_time` already advanced to `now`
+    /// when the operation changes replicas).
+    pub status: WpaStatus,
+}
+
+/// Plans one step without doing any I/O: the pure core of [`reconcile`].
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use wpa_core::{plan, MaxDisruption, QueueSnapshot, ScaleOperation, TargetReplicas, WpaSpec};
+///
+/// let spec = WpaSpec::new(0, 10, 2, 0.0, MaxDisruption::DEFAULT)?;
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let replicas = TargetReplicas { current: 0, available: 0 };
+/// let step = plan(&spec, QueueSnapshot::new(1), replicas, Duration::from_secs(600), None, now);
+/// assert_eq!(step.operation, ScaleOperation::ScaleUp);
+/// assert_eq!(step.status.desired_replicas, 1);
+/// assert_eq!(step.status.last_scale_time, Some(now));
+/// # Ok::<(), wpa_core::Error>(())
+/// ```
+#[must_use]
+pub fn plan(
+    spec: &WpaSpec,
+    snapshot: QueueSnapshot,
+    replicas: TargetReplicas,
+    scale_down_delay: Duration,
+    last_scale_time: Option<SystemTime>,
+    now: SystemTime,
+) -> Plan {
+    let decision = desired_replicas(spec, &snapshot, replicas.current);
+    let mut operation = scale_operation(
+        decision.desired_replicas,
+        replicas.current,
+        last_scale_time,
+        scale_down_delay,
+        now,
+    );
+    if operation == ScaleOperation::ScaleDown && snapshot.is_stale() {
+        operation = ScaleOperation::ScaleDownHeld(crate::HoldReason::StaleQueueMetrics);
+    }
+    let last_scale_time = if operation.changes_replicas() {
+        Some(now)
+    } else {
+        last_scale_time
+    };
+    Plan {
+        snapshot,
+        replicas,
+        decision,
+        operation,
+        status: WpaStatus {
+            current_messages: snapshot.messages(),
+            current_replicas: replicas.current,
+            available_replicas: replicas.available,
+            desired_replicas: decision.desired_replicas,
+            last_scale_time,
+        },
+    }
+}
+
+/// Why a reconcile step failed. Nothing was applied unless the error is
+/// [`ReconcileError::Apply`], and then the target may or may not have
+/// changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError<Q, T>
+where
+    Q: std::error::Error + 'static,
+    T: std::error::Error + 'static,
+{
+    /// The queue could not be read.
+    #[error("reading the queue: {0}")]
+    Queue(#[source] Q),
+    /// The target's replicas could not be read.
+    #[error("reading the scale target: {0}")]
+    ReadTarget(#[source] T),
+    /// The new replica count could not be applied.
+    #[error("scaling the target to {replicas}: {source}")]
+    Apply {
+        /// The count that was being applied.
+        replicas: u32,
+        /// What went wrong.
+        #[source]
+        source: T,
+    },
+}
+
+/// One reconcile step: take a snapshot, read the target, decide, apply.
+///
+/// `last_scale_time` is the WPA status's `LastScaleTime`; the returned
+/// [`Plan::status`] carries its new value, for the caller to persist.
+pub async fn reconcile<Q, T>(
+    queue: &mut Q,
+    target: &mut T,
+    spec: &WpaSpec,
+    scale_down_delay: Duration,
+    last_scale_time: Option<SystemTime>,
+    now: SystemTime,
+) -> Result<Plan, ReconcileError<Q::Error, T::Error>>
+where
+    Q: QueueMetrics,
+    T: ScaleTarget,
+{
+    let snapshot = queue.snapshot().await.map_err(ReconcileError::Queue)?;
+    let replicas = target.replicas().await.map_err(ReconcileError::ReadTarget)?;
+    let step = plan(spec, snapshot, replicas, scale_down_delay, last_scale_time, now);
+    if step.operation.changes_replicas() {
+        let replicas = step.decision.desired_replicas;
+        target
+            .apply(replicas)
+            .await
+            .map_err(|source| ReconcileError::Apply { replicas, source })?;
+    }
+    Ok(step)
+}

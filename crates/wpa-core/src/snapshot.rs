@@ -1,0 +1,124 @@
+//! What a queue adapter reports: one observation of a queue.
+
+use crate::Error;
+use crate::spec::non_negative_finite;
+
+/// One observation of a queue, as every adapter (SQS, beanstalkd, a
+/// simulator) reports it. It carries no time: the caller knows when it was
+/// taken.
+///
+/// ```
+/// use wpa_core::QueueSnapshot;
+///
+/// let snapshot = QueueSnapshot::new(15)
+///     .with_arrival_rate(120.0)?
+///     .with_idle_workers(Some(0));
+/// assert_eq!(snapshot.messages(), 15);
+/// # Ok::<(), wpa_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueSnapshot {
+    messages: u32,
+    messages_sent_per_minute: Option<f64>,
+    idle_workers: Option<u32>,
+    stale: bool,
+}
+
+impl QueueSnapshot {
+    /// A snapshot of `messages` visible plus in-flight messages, with the
+    /// arrival rate and idle workers unknown.
+    #[must_use]
+    pub const fn new(messages: u32) -> Self {
+        QueueSnapshot {
+            messages,
+            messages_sent_per_minute: None,
+            idle_workers: None,
+            stale: false,
+        }
+    }
+
+    /// Builds a snapshot from the reference's signed encoding, as found in
+    /// logs, tests and the `decide` command: `messages` -1 means "not polled
+    /// yet" ([`Error::QueueNotSynced`]), `idle_workers` -1 or `None` means
+    /// unknown, an absent rate is unknown. Anything else negative, NaN or
+    /// infinite is an error naming the field.
+    pub fn from_signed(
+        messages: i64,
+        messages_sent_per_minute: Option<f64>,
+        idle_workers: Option<i64>,
+    ) -> Result<Self, Error> {
+        let messages = match messages {
+            -1 => return Err(Error::QueueNotSynced),
+            value => count("queueMessages", value)?,
+        };
+        let idle_workers = match idle_workers {
+            None | Some(-1) => None,
+            Some(value) => Some(count("idleWorkers", value)?),
+        };
+        let mut snapshot = QueueSnapshot::new(messages).with_idle_workers(idle_workers);
+        if let Some(rate) = messages_sent_per_minute {
+            snapshot = snapshot.with_arrival_rate(rate)?;
+        }
+        Ok(snapshot)
+    }
+
+    /// Sets the arrival rate in messages per minute; NaN, infinite or
+    /// negative rates are refused.
+    pub fn with_arrival_rate(mut self, messages_sent_per_minute: f64) -> Result<Self, Error> {
+        self.messages_sent_per_minute = Some(non_negative_finite(
+            "messagesSentPerMinute",
+            Some(messages_sent_per_minute),
+        )?);
+        Ok(self)
+    }
+
+    /// Sets the number of workers known to be idle (`None`: unknown).
+    #[must_use]
+    pub const fn with_idle_workers(mut self, idle_workers: Option<u32>) -> Self {
+        self.idle_workers = idle_workers;
+        self
+    }
+
+    /// Marks the snapshot as stale: the adapter could not refresh it within
+    /// its bound. A stale snapshot never causes a scale down.
+    #[must_use]
+    pub const fn marked_stale(mut self) -> Self {
+        self.stale = true;
+        self
+    }
+
+    /// Visible plus in-flight messages.
+    #[must_use]
+    pub const fn messages(&self) -> u32 {
+        self.messages
+    }
+
+    /// Arrival rate in messages per minute, if the adapter measures it.
+    #[must_use]
+    pub const fn messages_sent_per_minute(&self) -> Option<f64> {
+        self.messages_sent_per_minute
+    }
+
+    /// Workers known to be idle, if the adapter can tell.
+    #[must_use]
+    pub const fn idle_workers(&self) -> Option<u32> {
+        self.idle_workers
+    }
+
+    /// Whether the adapter marked this snapshot as stale.
+    #[must_use]
+    pub const fn is_stale(&self) -> bool {
+        self.stale
+    }
+}
+
+fn count(field: &'static str, value: i64) -> Result<u32, Error> {
+    if value < 0 {
+        return Err(Error::Negative { field, value });
+    }
+    u32::try_from(value).map_err(|_| Error::TooLarge {
+        field,
+        value,
+        max: i64::from(u32::MAX),
+    })
+}
