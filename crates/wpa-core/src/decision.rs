@@ -161,7 +161,10 @@ pub fn desired_replicas(spec: &WpaSpec, queue: &QueueSnapshot, current_replicas:
         (Rule::ArrivalRate, bounds.clamp(floor))
     } else if queue.idle_workers() == Some(current_replicas) {
         // 7. Nothing queued and every worker idle: all may go at once.
-        let unbudgeted = Bounds { budget: current, ..bounds };
+        let unbudgeted = Bounds {
+            budget: current,
+            ..bounds
+        };
         (Rule::AllIdle, unbudgeted.clamp(0))
     } else {
         // 8. Nothing queued, workers possibly busy: down within the budget.
@@ -245,7 +248,9 @@ impl fmt::Display for Decision {
             write!(
                 f,
                 "{} messages at {} per worker need {} workers",
-                inputs.queue_messages, inputs.target_messages_per_worker, inputs.workers_for_backlog
+                inputs.queue_messages,
+                inputs.target_messages_per_worker,
+                inputs.workers_for_backlog
             )
         };
         match self.rule {

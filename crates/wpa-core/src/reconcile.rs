@@ -44,6 +44,17 @@ pub struct TargetReplicas {
     pub available: u32,
 }
 
+impl TargetReplicas {
+    /// Builds replica counts from Kubernetes' signed int32 fields (or any
+    /// signed source), refusing negative values.
+    pub fn from_signed(current: i64, available: i64) -> Result<Self, crate::Error> {
+        Ok(TargetReplicas {
+            current: crate::spec::replica_count("currentReplicas", Some(current))?,
+            available: crate::spec::replica_count("availableReplicas", Some(available))?,
+        })
+    }
+}
+
 /// What a `WorkerPodAutoScaler` status holds after a reconcile step, with
 /// the reference's meaning for each field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -174,8 +185,18 @@ where
     T: ScaleTarget,
 {
     let snapshot = queue.snapshot().await.map_err(ReconcileError::Queue)?;
-    let replicas = target.replicas().await.map_err(ReconcileError::ReadTarget)?;
-    let step = plan(spec, snapshot, replicas, scale_down_delay, last_scale_time, now);
+    let replicas = target
+        .replicas()
+        .await
+        .map_err(ReconcileError::ReadTarget)?;
+    let step = plan(
+        spec,
+        snapshot,
+        replicas,
+        scale_down_delay,
+        last_scale_time,
+        now,
+    );
     if step.operation.changes_replicas() {
         let replicas = step.decision.desired_replicas;
         target

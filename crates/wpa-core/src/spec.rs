@@ -169,9 +169,9 @@ impl RawWpaSpec {
     pub fn validate(&self, default_max_disruption: MaxDisruption) -> Result<WpaSpec, Error> {
         let min_replicas = replica_count("minReplicas", self.min_replicas)?;
         let max_replicas = replica_count("maxReplicas", self.max_replicas)?;
-        let target = self
-            .target_messages_per_worker
-            .ok_or(Error::Missing { field: "targetMessagesPerWorker" })?;
+        let target = self.target_messages_per_worker.ok_or(Error::Missing {
+            field: "targetMessagesPerWorker",
+        })?;
         if target < 1 {
             return Err(Error::TargetMessagesPerWorkerTooSmall { value: target });
         }
@@ -192,7 +192,7 @@ impl RawWpaSpec {
     }
 }
 
-fn replica_count(field: &'static str, value: Option<i64>) -> Result<u32, Error> {
+pub(crate) fn replica_count(field: &'static str, value: Option<i64>) -> Result<u32, Error> {
     let value = value.ok_or(Error::Missing { field })?;
     if value < 0 {
         return Err(Error::Negative { field, value });

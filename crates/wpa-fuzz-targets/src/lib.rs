@@ -1,0 +1,116 @@
+//! Fuzz target bodies: each takes raw bytes, turns them into inputs with
+//! [`arbitrary`], and panics only when an invariant breaks.
+//!
+//! `fuzz/` (cargo-fuzz, libFuzzer) and this crate's proptest suite call the
+//! same functions, so `cargo test` exercises the very generators the fuzzer
+//! uses.
+
+use std::time::{Duration, SystemTime};
+
+use arbitrary::{Result, Unstructured};
+use wpa_core::{
+    MaxDisruption, QueueSnapshot, RawWpaSpec, WpaSpec, desired_replicas, scale_operation,
+};
+
+/// A raw spec as a user or a controller might send it: any integers, any
+/// float, any string (often a plausible `maxDisruption`).
+fn raw_spec(input: &mut Unstructured<'_>) -> Result<RawWpaSpec> {
+    let max_disruption = match input.int_in_range(0..=3u8)? {
+        0 => None,
+        1 => Some(format!("{}%", input.arbitrary::<i64>()?)),
+        2 => Some(input.arbitrary::<i32>()?.to_string()),
+        _ => Some(input.arbitrary::<String>()?),
+    };
+    Ok(RawWpaSpec {
+        min_replicas: count(input)?,
+        max_replicas: count(input)?,
+        target_messages_per_worker: count(input)?,
+        seconds_to_process_one_job: input.arbitrary()?,
+        max_disruption,
+    })
+}
+
+/// Mostly small counts (so that most inputs get past validation and reach
+/// the decision), sometimes absent, sometimes any 64-bit value.
+fn count(input: &mut Unstructured<'_>) -> Result<Option<i64>> {
+    Ok(match input.int_in_range(0..=7u8)? {
+        0 => None,
+        1 => Some(input.arbitrary()?),
+        _ => Some(input.int_in_range(-2..=300)?),
+    })
+}
+
+/// Spec validation: never panics, and what it accepts upholds the spec's
+/// invariants.
+pub fn spec_validation(data: &[u8]) {
+    let mut input = Unstructured::new(data);
+    let Ok(raw) = raw_spec(&mut input) else {
+        return;
+    };
+    if let Some(text) = &raw.max_disruption {
+        let _ = text.parse::<MaxDisruption>();
+    }
+    if let Ok(spec) = raw.validate(MaxDisruption::DEFAULT) {
+        check_spec(&spec);
+    }
+}
+
+fn check_spec(spec: &WpaSpec) {
+    assert!(spec.target_messages_per_worker() >= 1);
+    assert!(spec.max_replicas() <= wpa_core::MAX_REPLICAS);
+    assert!(spec.min_replicas() <= wpa_core::MAX_REPLICAS);
+    let seconds = spec.seconds_to_process_one_job();
+    assert!(seconds.is_finite() && seconds >= 0.0);
+}
+
+/// The decision and the scale operation: never panic, always within bounds,
+/// and a scale down beyond the budget only when all workers are idle or the
+/// count exceeds maxReplicas.
+pub fn decision(data: &[u8]) {
+    let mut input = Unstructured::new(data);
+    let _ = decide(&mut input);
+}
+
+fn decide(input: &mut Unstructured<'_>) -> Result<()> {
+    let raw = raw_spec(input)?;
+    let Ok(spec) = raw.validate(MaxDisruption::DEFAULT) else {
+        return Ok(());
+    };
+    let Ok(snapshot) =
+        QueueSnapshot::from_signed(input.arbitrary()?, input.arbitrary()?, input.arbitrary()?)
+    else {
+        return Ok(());
+    };
+    let current = match count(input)? {
+        Some(value) => u32::try_from(value).unwrap_or(u32::MAX),
+        None => 0,
+    };
+    let decision = desired_replicas(&spec, &snapshot, current);
+    let desired = decision.desired_replicas;
+    assert!(desired <= spec.max_replicas(), "{decision:?}");
+    if decision.inputs.floor < spec.max_replicas() {
+        assert!(desired >= decision.inputs.floor, "{decision:?}");
+    }
+    let removed = u64::from(current.saturating_sub(desired));
+    if removed > decision.inputs.disruption_budget {
+        assert!(
+            decision.rule == wpa_core::Rule::AllIdle || desired == spec.max_replicas(),
+            "{decision:?}"
+        );
+    }
+    assert!(!decision.to_string().is_empty());
+
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(input.arbitrary::<u32>()?.into());
+    let last = match input.arbitrary::<Option<u32>>()? {
+        Some(seconds) => Some(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds.into())),
+        None => None,
+    };
+    let delay = Duration::from_secs(input.arbitrary::<u64>()?);
+    let operation = scale_operation(desired, current, last, delay, now);
+    assert_eq!(
+        operation == wpa_core::ScaleOperation::ScaleUp,
+        desired > current
+    );
+    let _ = operation.to_string();
+    Ok(())
+}
