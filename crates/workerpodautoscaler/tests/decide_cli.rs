@@ -48,20 +48,27 @@ fn the_shipped_sample_decides_like_the_reference() {
             Some(0),
             Some(8),
             Some(5),
-            None,
-            None
         ]
     );
     assert_eq!(lines[0]["scaleOperation"], "scale-up");
     assert_eq!(lines[4]["scaleOperation"], "none");
     assert_eq!(lines[5]["scaleOperation"], "scale-down");
+    assert_eq!(status, 0);
+}
+
+#[test]
+fn a_bad_line_is_answered_in_place_and_sets_exit_status_1() {
+    let good = r#"{"queueMessages":3,"targetMessagesPerWorker":1,"currentReplicas":1,"minReplicas":0,"maxReplicas":10}"#;
+    let bad = r#"{"queueMessages":40,"targetMessagesPerWorker":2,"currentReplicas":3,"minReplicas":0,"maxReplicas":10,"maxDisruption":"abc"}"#;
+    let (lines, status) = decide(&format!("{good}\n{bad}\n{good}\n"));
+    assert_eq!(lines.len(), 3);
     assert!(
-        lines[8]["error"]
+        lines[1]["error"]
             .as_str()
             .unwrap()
             .contains("maxDisruption")
     );
-    // The sample holds two bad lines on purpose: exit status 1.
+    assert_eq!(lines[2]["desiredReplicas"], 3);
     assert_eq!(status, 1);
 }
 

@@ -11,10 +11,7 @@
 
 use std::fmt;
 
-use crate::{QueueSnapshot, WpaSpec};
-
-/// Relative change below which a backlog-driven resize is not worth it.
-const TOLERANCE: f64 = 0.1;
+use crate::{MaxDisruption, QueueSnapshot, WpaSpec};
 
 /// The outcome of [`desired_replicas`]: the count, and why.
 ///
@@ -33,31 +30,39 @@ pub struct Decision {
     pub inputs: DecisionInputs,
 }
 
-/// The numbers a decision was made from, kept so that a [`Decision`] can
-/// explain itself without its spec or snapshot at hand.
+/// What a decision was made from, kept so that a [`Decision`] can explain
+/// itself without its spec or snapshot at hand. (Whole copies, not picked
+/// fields: block copies are cheaper on the decision path.)
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DecisionInputs {
+    /// The spec decided on.
+    pub spec: WpaSpec,
+    /// The snapshot decided on.
+    pub snapshot: QueueSnapshot,
     /// Replicas running when the decision was made.
     pub current_replicas: u32,
-    /// Visible plus in-flight messages.
-    pub queue_messages: u32,
-    /// `targetMessagesPerWorker`.
-    pub target_messages_per_worker: u32,
-    /// Arrival rate used, messages per minute (0 when unknown).
-    pub messages_sent_per_minute: f64,
-    /// `secondsToProcessOneJob`.
-    pub seconds_to_process_one_job: f64,
-    /// `ceil(queueMessages / targetMessagesPerWorker)`.
-    pub workers_for_backlog: u32,
     /// The lower bound in force: `minReplicas`, or the arrival-rate floor
     /// when that is higher.
     pub floor: u32,
     /// Whether `floor` comes from the arrival rate rather than `minReplicas`.
     pub floor_from_arrival_rate: bool,
-    /// `maxReplicas`.
-    pub max_replicas: u32,
-    /// Pods one scale down may remove (`maxDisruption` applied to current).
-    pub disruption_budget: u64,
+}
+
+impl DecisionInputs {
+    /// Pods one scale down may remove: `maxDisruption` applied to the
+    /// current replicas.
+    #[must_use]
+    pub fn disruption_budget(&self) -> u64 {
+        self.spec.max_disruption().budget(self.current_replicas)
+    }
+
+    /// Workers the backlog needs: `ceil(queueMessages / targetMessagesPerWorker)`.
+    #[must_use]
+    pub fn workers_for_backlog(&self) -> u32 {
+        self.snapshot
+            .messages()
+            .div_ceil(self.spec.target_messages_per_worker())
+    }
 }
 
 /// Which of the reference's rules chose the starting point of a decision.
@@ -111,6 +116,7 @@ pub enum Limit {
 /// # Ok::<(), wpa_core::Error>(())
 /// ```
 #[must_use]
+#[inline]
 pub fn desired_replicas(spec: &WpaSpec, queue: &QueueSnapshot, current_replicas: u32) -> Decision {
     let current = i64::from(current_replicas);
     let messages = i64::from(queue.messages());
@@ -126,7 +132,7 @@ pub fn desired_replicas(spec: &WpaSpec, queue: &QueueSnapshot, current_replicas:
     let (floor, floor_from_arrival_rate) = if seconds_per_job == 0.0 {
         (min, false)
     } else {
-        let workers_for_rate = go_int32(((seconds_per_job * rate) / 60.0).ceil());
+        let workers_for_rate = go_int32(ceil((seconds_per_job * rate) / 60.0));
         if workers_for_rate > min {
             (workers_for_rate, true)
         } else {
@@ -134,24 +140,32 @@ pub fn desired_replicas(spec: &WpaSpec, queue: &QueueSnapshot, current_replicas:
         }
     };
 
-    // 2. How many pods one scale down may remove.
-    let budget = spec.max_disruption().budget(current_replicas);
+    // 2. How many pods one scale down may remove: computed in `clamp`, and
+    //    only for a scale down, the one case that needs it.
 
-    // 3. Workers the backlog needs. At most `messages`, so it fits.
-    let for_backlog = (messages as f64 / f64::from(target)).ceil() as i64;
+    // 3. Workers the backlog needs, `ceil(messages / target)`, in float64
+    //    as the reference does (a float division is also the cheaper one).
+    let for_backlog = if messages == 0 {
+        0
+    } else {
+        ceil(messages as f64 / f64::from(target)) as i64
+    };
 
     let bounds = Bounds {
         current,
         floor,
         max,
-        budget: i64::try_from(budget).unwrap_or(i64::MAX),
+        max_disruption: Some(spec.max_disruption()),
     };
     let (rule, (desired, limit)) = if current == 0 {
         // 4. From zero: straight to what the backlog needs.
         (Rule::ScaleFromZero, bounds.clamp(for_backlog))
     } else if messages > 0 {
         // 5. A backlog: resize unless the change is within tolerance.
-        if ((for_backlog - current) as f64).abs() / current as f64 <= TOLERANCE {
+        if within_tolerance(
+            (for_backlog - current).unsigned_abs(),
+            current.unsigned_abs(),
+        ) {
             (Rule::WithinTolerance, bounds.clamp(current))
         } else {
             (Rule::Backlog, bounds.clamp(for_backlog))
@@ -162,7 +176,7 @@ pub fn desired_replicas(spec: &WpaSpec, queue: &QueueSnapshot, current_replicas:
     } else if queue.idle_workers() == Some(current_replicas) {
         // 7. Nothing queued and every worker idle: all may go at once.
         let unbudgeted = Bounds {
-            budget: current,
+            max_disruption: None,
             ..bounds
         };
         (Rule::AllIdle, unbudgeted.clamp(0))
@@ -178,16 +192,11 @@ pub fn desired_replicas(spec: &WpaSpec, queue: &QueueSnapshot, current_replicas:
         rule,
         limit,
         inputs: DecisionInputs {
+            spec: *spec,
+            snapshot: *queue,
             current_replicas,
-            queue_messages: queue.messages(),
-            target_messages_per_worker: target,
-            messages_sent_per_minute: rate,
-            seconds_to_process_one_job: seconds_per_job,
-            workers_for_backlog: clamp_to_u32(for_backlog),
             floor: clamp_to_u32(floor),
             floor_from_arrival_rate,
-            max_replicas: spec.max_replicas(),
-            disruption_budget: budget,
         },
     }
 }
@@ -198,7 +207,8 @@ struct Bounds {
     current: i64,
     floor: i64,
     max: i64,
-    budget: i64,
+    /// `None`: no budget (all may go, the reference's budget of `current`).
+    max_disruption: Option<MaxDisruption>,
 }
 
 impl Bounds {
@@ -208,9 +218,16 @@ impl Bounds {
             return (self.max, Limit::FloorReachesMax);
         }
         let mut limit = Limit::None;
-        if self.current - desired > self.budget {
-            desired = self.current - self.budget;
-            limit = Limit::DisruptionBudget;
+        if let Some(max_disruption) = self.max_disruption
+            && desired < self.current
+        {
+            // `current` came from a u32; the budget is below 2^57 (see
+            // `MaxDisruption::budget`), so both casts are lossless.
+            let budget = max_disruption.budget(self.current as u32) as i64;
+            if self.current - desired > budget {
+                desired = self.current - budget;
+                limit = Limit::DisruptionBudget;
+            }
         }
         if desired > self.max {
             (self.max, Limit::MaxReplicas)
@@ -222,15 +239,46 @@ impl Bounds {
     }
 }
 
-/// Go's `int32(x)` for a float64 on amd64 (the reference's platform): it
-/// truncates, and anything that does not fit, NaN included, becomes
+/// The reference's `abs(float64(desired - current)) / float64(current) <= 0.1`
+/// (a 10% tolerance), without a division.
+///
+/// For integers below 2^32, `fl(change / current) <= fl(0.1)` holds exactly
+/// when `10 * change <= current`: if `10 * change <= current` the real
+/// quotient is at most 1/10 and rounding is monotonic; otherwise the real
+/// quotient exceeds 1/10 by at least `1 / (10 * current)` > 2^-36, far more
+/// than the gap between 1/10 and `fl(0.1)` (about 2^-57).
+#[inline]
+fn within_tolerance(change: u64, current: u64) -> bool {
+    change * 10 <= current
+}
+
+/// `f64::ceil` for a non-negative (or NaN) `x`, without the libm call that
+/// the baseline x86-64 target makes for it. Exact: below 2^52 the
+/// truncation is exact and one step up fixes a fractional part; from 2^52
+/// on every float is an integer. NaN passes through.
+#[inline]
+fn ceil(x: f64) -> f64 {
+    const TWO_TO_52: f64 = 4_503_599_627_370_496.0;
+    debug_assert!(x >= 0.0 || x.is_nan(), "ceil is only used on non-negative values");
+    if x < TWO_TO_52 {
+        let truncated = x as i64 as f64;
+        if truncated < x { truncated + 1.0 } else { truncated }
+    } else {
+        x
+    }
+}
+
+/// Go's `int32(x)` for a non-negative float64 on amd64 (the reference's
+/// platform): it truncates, and anything that does not fit becomes
 /// `MinInt32`. So an arrival-rate floor above 2^31 - 1 workers falls back
 /// to `minReplicas` in the reference, and here.
 #[inline]
 fn go_int32(x: f64) -> i64 {
-    if x > -2_147_483_649.0 && x < 2_147_483_648.0 {
+    debug_assert!(x >= 0.0, "only used on non-negative values");
+    if x < 2_147_483_648.0 {
         x as i64
     } else {
+        // Infinity lands here too (NaN cannot occur: both factors are finite).
         i64::from(i32::MIN)
     }
 }
@@ -248,9 +296,9 @@ impl fmt::Display for Decision {
             write!(
                 f,
                 "{} messages at {} per worker need {} workers",
-                inputs.queue_messages,
-                inputs.target_messages_per_worker,
-                inputs.workers_for_backlog
+                inputs.snapshot.messages(),
+                inputs.spec.target_messages_per_worker(),
+                inputs.workers_for_backlog()
             )
         };
         match self.rule {
@@ -266,7 +314,9 @@ impl fmt::Display for Decision {
             Rule::ArrivalRate => write!(
                 f,
                 "queue empty but {} messages/min arrive at {} s per job: keep the arrival-rate floor of {}",
-                inputs.messages_sent_per_minute, inputs.seconds_to_process_one_job, inputs.floor
+                inputs.snapshot.messages_sent_per_minute().unwrap_or(0.0),
+                inputs.spec.seconds_to_process_one_job(),
+                inputs.floor
             )?,
             Rule::AllIdle => write!(
                 f,
@@ -285,14 +335,14 @@ impl fmt::Display for Decision {
                 "; {} {} >= maxReplicas {}: maxReplicas wins",
                 floor_name(inputs),
                 inputs.floor,
-                inputs.max_replicas
+                inputs.spec.max_replicas()
             ),
-            Limit::MaxReplicas => write!(f, "; capped at maxReplicas {}", inputs.max_replicas),
+            Limit::MaxReplicas => write!(f, "; capped at maxReplicas {}", inputs.spec.max_replicas()),
             Limit::Floor => write!(f, "; raised to {} {}", floor_name(inputs), inputs.floor),
             Limit::DisruptionBudget => write!(
                 f,
                 "; maxDisruption lets one scale down remove at most {} of {current}",
-                inputs.disruption_budget
+                inputs.disruption_budget()
             ),
         }
     }
@@ -303,5 +353,58 @@ fn floor_name(inputs: &DecisionInputs) -> &'static str {
         "the arrival-rate floor"
     } else {
         "minReplicas"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn ceil_matches_the_float_ceil(x in prop_oneof![
+            any::<f64>().prop_map(f64::abs),
+            0.0..1e6f64,
+            0.0..1.0f64,
+            4.5e15..4.6e15f64,
+            (0..=1_000_000i64).prop_map(|n| n as f64),
+            (0..=1_000_000i64).prop_map(|n| n as f64 / 60.0),
+        ]) {
+            let expected = x.ceil();
+            let ours = ceil(x);
+            if expected.is_nan() {
+                prop_assert!(ours.is_nan());
+            } else {
+                prop_assert_eq!(ours, expected);
+            }
+        }
+
+        #[test]
+        fn integer_tolerance_matches_the_float_test(change in 0..=u32::MAX, current in 1..=u32::MAX) {
+            let float = f64::from(change) / f64::from(current) <= 0.1;
+            prop_assert_eq!(within_tolerance(u64::from(change), u64::from(current)), float);
+        }
+
+        #[test]
+        fn integer_tolerance_near_the_boundary(current in 1..=100_000u32, delta in -2i64..=2) {
+            let change = (i64::from(current) / 10 + delta).max(0) as u32;
+            let float = f64::from(change) / f64::from(current) <= 0.1;
+            prop_assert_eq!(within_tolerance(u64::from(change), u64::from(current)), float);
+        }
+
+        #[test]
+        fn integer_division_matches_the_float_ceil(messages in 0..=u32::MAX, target in 1..=u32::MAX) {
+            let float = (f64::from(messages) / f64::from(target)).ceil() as i64;
+            prop_assert_eq!(i64::from(messages.div_ceil(target)), float);
+        }
+
+        #[test]
+        fn integer_budget_matches_the_float_ceil(percent in 0..=crate::MAX_REPLICAS, current in any::<u32>()) {
+            let float = ((f64::from(percent) * f64::from(current)) / 100.0).ceil() as u64;
+            prop_assert_eq!(crate::MaxDisruption::Percent(percent).budget(current), float);
+        }
     }
 }

@@ -55,9 +55,16 @@ impl MaxDisruption {
         match self {
             MaxDisruption::Absolute(pods) => u64::from(pods),
             MaxDisruption::Percent(percent) => {
-                // At most 2^31 * 2^32 / 100 < 2^57: always fits a u64, and the
-                // float ops are the reference's, in its order.
-                ((f64::from(percent) * f64::from(current)) / 100.0).ceil() as u64
+                let product = u64::from(percent) * u64::from(current);
+                if product < 1 << 53 {
+                    // Exact in float64, so the reference's rounded quotient
+                    // never crosses an integer: integer division is exact.
+                    product.div_ceil(100)
+                } else {
+                    // The reference's float ops, in its order. At most
+                    // 2^31 * 2^32 / 100 < 2^57: fits a u64.
+                    ((f64::from(percent) * f64::from(current)) / 100.0).ceil() as u64
+                }
             }
         }
     }

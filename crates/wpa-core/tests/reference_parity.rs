@@ -20,7 +20,7 @@ mod go {
 
     /// `int64(f)` on amd64 (CVTTSD2SQ): out of range or NaN is MinInt64.
     pub fn int64(f: f64) -> i64 {
-        if f >= -9_223_372_036_854_775_808.0 && f < 9_223_372_036_854_775_808.0 {
+        if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
             f as i64
         } else {
             i64::MIN

@@ -92,7 +92,7 @@ fn decide(input: &mut Unstructured<'_>) -> Result<()> {
         assert!(desired >= decision.inputs.floor, "{decision:?}");
     }
     let removed = u64::from(current.saturating_sub(desired));
-    if removed > decision.inputs.disruption_budget {
+    if removed > decision.inputs.disruption_budget() {
         assert!(
             decision.rule == wpa_core::Rule::AllIdle || desired == spec.max_replicas(),
             "{decision:?}"
@@ -101,10 +101,9 @@ fn decide(input: &mut Unstructured<'_>) -> Result<()> {
     assert!(!decision.to_string().is_empty());
 
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(input.arbitrary::<u32>()?.into());
-    let last = match input.arbitrary::<Option<u32>>()? {
-        Some(seconds) => Some(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds.into())),
-        None => None,
-    };
+    let last = input
+        .arbitrary::<Option<u32>>()?
+        .map(|seconds| SystemTime::UNIX_EPOCH + Duration::from_secs(seconds.into()));
     let delay = Duration::from_secs(input.arbitrary::<u64>()?);
     let operation = scale_operation(desired, current, last, delay, now);
     assert_eq!(
