@@ -259,10 +259,17 @@ fn within_tolerance(change: u64, current: u64) -> bool {
 #[inline]
 fn ceil(x: f64) -> f64 {
     const TWO_TO_52: f64 = 4_503_599_627_370_496.0;
-    debug_assert!(x >= 0.0 || x.is_nan(), "ceil is only used on non-negative values");
+    debug_assert!(
+        x >= 0.0 || x.is_nan(),
+        "ceil is only used on non-negative values"
+    );
     if x < TWO_TO_52 {
         let truncated = x as i64 as f64;
-        if truncated < x { truncated + 1.0 } else { truncated }
+        if truncated < x {
+            truncated + 1.0
+        } else {
+            truncated
+        }
     } else {
         x
     }
@@ -337,7 +344,9 @@ impl fmt::Display for Decision {
                 inputs.floor,
                 inputs.spec.max_replicas()
             ),
-            Limit::MaxReplicas => write!(f, "; capped at maxReplicas {}", inputs.spec.max_replicas()),
+            Limit::MaxReplicas => {
+                write!(f, "; capped at maxReplicas {}", inputs.spec.max_replicas())
+            }
             Limit::Floor => write!(f, "; raised to {} {}", floor_name(inputs), inputs.floor),
             Limit::DisruptionBudget => write!(
                 f,
