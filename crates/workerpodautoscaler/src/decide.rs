@@ -65,6 +65,9 @@ struct ErrorLine<'a> {
 /// A fixed "now": only differences from it matter.
 const NOW_SECONDS: u64 = 4_000_000_000;
 
+/// Longer ages and delays (about 31 million years) all behave alike.
+const MAX_SECONDS: f64 = 1e15;
+
 pub(crate) fn run(_args: &DecideArgs) -> ExitCode {
     let stdin = io::stdin().lock();
     let mut stdout = BufWriter::new(io::stdout().lock());
@@ -146,11 +149,8 @@ fn decide_line(line: &str, reason: &mut String) -> Result<(u32, ScaleOperation),
         }
         // A negative age is a LastScaleTime in the future (clock skew).
         Some(ago) => {
-            let offset =
-                Duration::try_from_secs_f64(ago.abs()).map_err(|_| LineError::NotFinite {
-                    field: "lastScaleTimeSecondsAgo",
-                    value: ago,
-                })?;
+            // Ages beyond a billion years all mean "long ago" (or "far ahead").
+            let offset = Duration::from_secs_f64(ago.abs().min(MAX_SECONDS));
             if ago >= 0.0 {
                 now.checked_sub(offset)
             } else {
@@ -160,11 +160,14 @@ fn decide_line(line: &str, reason: &mut String) -> Result<(u32, ScaleOperation),
     };
     let delay = match number(&fields, "scaleDownDelaySeconds")? {
         None => wpa_core::DEFAULT_SCALE_DOWN_DELAY,
+        Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            Duration::from_secs_f64(seconds.min(MAX_SECONDS))
+        }
         Some(seconds) => {
-            Duration::try_from_secs_f64(seconds).map_err(|_| LineError::InvalidDelay {
+            return Err(LineError::InvalidDelay {
                 field: "scaleDownDelaySeconds",
                 value: seconds,
-            })?
+            });
         }
     };
 
@@ -353,6 +356,25 @@ mod tests {
             decide(&format!("{{{base},\"lastScaleTimeSecondsAgo\":600.5}}"));
         let released: Value = serde_json::from_str(released.trim_end()).unwrap();
         assert_eq!(released["scaleOperation"], "scale-down");
+        assert!(!any_error);
+    }
+
+    #[test]
+    fn enormous_ages_and_delays_are_long_not_errors() {
+        let base = r#""queueMessages":0,"targetMessagesPerWorker":1,"currentReplicas":4,"idleWorkers":4,"minReplicas":0,"maxReplicas":10"#;
+        let (long_ago, _) = decide(&format!("{{{base},\"lastScaleTimeSecondsAgo\":1e300}}"));
+        let long_ago: Value = serde_json::from_str(long_ago.trim_end()).unwrap();
+        assert_eq!(long_ago["scaleOperation"], "scale-down");
+
+        let (ahead, _) = decide(&format!("{{{base},\"lastScaleTimeSecondsAgo\":-1e300}}"));
+        let ahead: Value = serde_json::from_str(ahead.trim_end()).unwrap();
+        assert_eq!(ahead["scaleOperation"], "none");
+
+        let (forever, any_error) = decide(&format!(
+            "{{{base},\"lastScaleTimeSecondsAgo\":5,\"scaleDownDelaySeconds\":1e300}}"
+        ));
+        let forever: Value = serde_json::from_str(forever.trim_end()).unwrap();
+        assert_eq!(forever["scaleOperation"], "none");
         assert!(!any_error);
     }
 
