@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod decide;
+mod simulate;
 
 /// Scales Kubernetes worker pods on queue length (SQS, beanstalkd).
 #[derive(Debug, Parser)]
@@ -21,11 +22,14 @@ struct Cli {
 enum Command {
     /// Reads decision inputs as JSON Lines on stdin, writes one decision per line.
     Decide(decide::DecideArgs),
+    /// Runs the simulator: the WPA, HPA-style and KEDA-style scaling side by side on modelled workloads.
+    Simulate(simulate::SimulateArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Decide(args) => decide::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
     }
 }

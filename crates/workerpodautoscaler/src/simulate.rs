@@ -1,0 +1,596 @@
+//! `simulate`: the WPA, an HPA-style and a KEDA-style autoscaler side by
+//! side on simulated workloads, with no queue and no cluster.
+//!
+//! Without arguments it runs the built-in scenario set and prints one
+//! comparison table. Bad input gets a one-line error and exit status 2.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde_json::json;
+use wpa_core::{MaxDisruption, RawWpaSpec, WpaSpec};
+use wpa_sim::{
+    ArrivalProcess, Backend, Outcome, Policy, RateShape, Scenario, ServiceTime, SimConfig, Trace,
+    Workload,
+};
+
+/// Arguments of `simulate`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Scenarios: burst, idle-then-burst, long-jobs, fast-jobs, diurnal (the default set),
+spikes, constant and poisson (at --rate msg/s), or --trace FILE.csv (timestamp,count rows).
+Policies compared: WPA (this project's core), HPA-style (external AverageValue metric,
+Kubernetes defaults), KEDA-style (HPA plus activation from zero and cooldown to zero).
+Durations take s, m, h or d suffixes (--horizon 24h).")]
+pub(crate) struct SimulateArgs {
+    // Boxed: the options are many, and the command enum stays small.
+    #[command(flatten)]
+    options: Box<SimulateOptions>,
+}
+
+/// The options of `simulate`.
+#[derive(Debug, clap::Args)]
+struct SimulateOptions {
+    /// Built-in scenario to run (default: the standard set).
+    #[arg(long, value_name = "NAME")]
+    scenario: Option<String>,
+    /// Replay arrivals from a CSV of `timestamp,count` rows (seconds).
+    #[arg(long, value_name = "FILE.csv", conflicts_with = "scenario")]
+    trace: Option<PathBuf>,
+    /// Arrival rate in messages/s for `constant` and `poisson`.
+    #[arg(long, value_name = "MSG_PER_S")]
+    rate: Option<f64>,
+    /// Service time: `fixed:S`, `exp:MEAN` or `lognormal:MEAN,SIGMA`.
+    #[arg(long, value_name = "DIST")]
+    service: Option<String>,
+    /// A WorkerPodAutoScaler object (YAML) whose spec to simulate.
+    #[arg(long, value_name = "FILE.yaml")]
+    wpa: Option<PathBuf>,
+    /// spec.minReplicas.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    min_replicas: Option<i64>,
+    /// spec.maxReplicas.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    max_replicas: Option<i64>,
+    /// spec.targetMessagesPerWorker.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    target_messages_per_worker: Option<i64>,
+    /// spec.secondsToProcessOneJob (0 turns the arrival-rate floor off).
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    seconds_to_process_one_job: Option<f64>,
+    /// spec.maxDisruption ("100%", "25%", "2").
+    #[arg(long, value_name = "PODS_OR_PERCENT")]
+    max_disruption: Option<String>,
+    /// Queue service whose adapter the WPA reads through: sqs or beanstalkd.
+    #[arg(long, value_name = "sqs|beanstalkd")]
+    backend: Option<String>,
+    /// Seed of every random draw (same seed, same result).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Simulated time, e.g. 3600, 90m, 24h.
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    horizon: Option<String>,
+    /// Seconds until a new worker takes jobs.
+    #[arg(long, value_name = "S")]
+    startup_delay: Option<f64>,
+    /// terminationGracePeriodSeconds of the workers.
+    #[arg(long, value_name = "S")]
+    grace_period: Option<f64>,
+    /// SQS visibility timeout: delay before an interrupted job is visible again.
+    #[arg(long, value_name = "S")]
+    visibility_timeout: Option<f64>,
+    /// --scale-down-delay-after-last-scale-activity of the WPA controller.
+    #[arg(long, value_name = "S", default_value_t = 600.0)]
+    scale_down_delay: f64,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Write backlog, replicas and wait over time as an SVG (one panel per policy).
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+}
+
+/// Why `simulate` could not run: always the user's input.
+#[derive(Debug, thiserror::Error)]
+enum SimulateError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Sim(#[from] wpa_sim::SimError),
+    #[error(transparent)]
+    Spec(#[from] wpa_core::Error),
+    #[error("{path}: {message}")]
+    WpaFile { path: String, message: String },
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+pub(crate) fn run(args: &SimulateArgs) -> ExitCode {
+    match run_checked(&args.options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(SimulateError::Output(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_checked(args: &SimulateOptions) -> Result<(), SimulateError> {
+    let scenarios = scenarios(args)?;
+    let series_points = if args.plot.is_some() { 1_500 } else { 0 };
+    let mut results: Vec<(Scenario, Vec<Outcome>)> = Vec::new();
+    let started = Instant::now();
+    let mut progress = Progress::new(started);
+    for mut scenario in scenarios {
+        scenario.config.series_points = series_points;
+        let mut outcomes = Vec::new();
+        for policy in Policy::comparison(&scenario.spec) {
+            let policy = match policy {
+                Policy::Wpa { spec, .. } => Policy::Wpa {
+                    spec,
+                    scale_down_delay: seconds_duration(
+                        "--scale-down-delay",
+                        args.scale_down_delay,
+                    )?,
+                },
+                other => other,
+            };
+            let label = format!("{} / {}", scenario.name, policy.name());
+            let mut report = |fraction: f64| progress.report(&label, fraction);
+            outcomes.push(wpa_sim::simulate(
+                &scenario.config,
+                &policy,
+                Some(&mut report),
+            )?);
+        }
+        results.push((scenario, outcomes));
+    }
+    progress.finish();
+
+    if let Some(path) = &args.plot {
+        let rows: Vec<(String, Vec<Outcome>)> = results
+            .iter()
+            .map(|(scenario, outcomes)| (scenario.name.to_owned(), outcomes.clone()))
+            .collect();
+        wpa_sim::plot_svg(path, &rows)?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &json_report(&results, args.seed))
+            .map_err(std::io::Error::from)?;
+        writeln!(out)?;
+    } else {
+        write_table(&mut out, &results)?;
+        if let Some(path) = &args.plot {
+            writeln!(out, "plot written to {}", path.display())?;
+        }
+    }
+    Ok(())
+}
+
+/// The scenarios to run, with the user's spec, backend and times applied.
+fn scenarios(args: &SimulateOptions) -> Result<Vec<Scenario>, SimulateError> {
+    let builtin = wpa_sim::builtin(args.seed)?;
+    let horizon = args.horizon.as_deref().map(parse_duration).transpose()?;
+    let service = args
+        .service
+        .as_deref()
+        .map(ServiceTime::parse)
+        .transpose()?;
+    if let Some(rate) = args.rate
+        && !(rate.is_finite() && rate >= 0.0)
+    {
+        return Err(SimulateError::Usage(format!(
+            "--rate must be a number >= 0, got {rate}"
+        )));
+    }
+
+    let mut chosen: Vec<Scenario> = if let Some(path) = &args.trace {
+        let trace = Trace::from_file(path)?;
+        let horizon = horizon.unwrap_or(trace.duration_s.ceil().max(1.0));
+        let workload = Workload {
+            rate: RateShape::Trace(trace),
+            process: ArrivalProcess::Fluid,
+            service: service.unwrap_or(ServiceTime::Fixed { seconds: 1.0 }),
+        };
+        vec![custom(
+            "trace",
+            "arrivals replayed from a trace",
+            workload,
+            horizon,
+            args.seed,
+        )?]
+    } else {
+        match args.scenario.as_deref() {
+            None => builtin
+                .into_iter()
+                .filter(|s| wpa_sim::DEFAULT_SET.contains(&s.name))
+                .collect(),
+            Some(name @ ("constant" | "poisson")) => {
+                let process = if name == "constant" {
+                    ArrivalProcess::Fluid
+                } else {
+                    ArrivalProcess::Poisson
+                };
+                let workload = Workload {
+                    rate: RateShape::Constant {
+                        per_second: args.rate.unwrap_or(100.0),
+                    },
+                    process,
+                    service: service.unwrap_or(ServiceTime::Fixed { seconds: 1.0 }),
+                };
+                let (name, description) = if name == "constant" {
+                    ("constant", "a constant rate")
+                } else {
+                    ("poisson", "Poisson arrivals at a constant rate")
+                };
+                vec![custom(
+                    name,
+                    description,
+                    workload,
+                    horizon.unwrap_or(3_600.0),
+                    args.seed,
+                )?]
+            }
+            Some(name) => {
+                let names: Vec<&str> = builtin.iter().map(|s| s.name).collect();
+                let found = builtin.iter().find(|s| s.name == name).cloned();
+                vec![found.ok_or_else(|| {
+                    SimulateError::Usage(format!(
+                        "unknown scenario {name:?} (one of {}, constant, poisson)",
+                        names.join(", ")
+                    ))
+                })?]
+            }
+        }
+    };
+
+    let from_file = args.wpa.as_deref().map(read_wpa_file).transpose()?;
+    for scenario in &mut chosen {
+        if let Some(service) = service {
+            scenario.config.workload.service = service;
+        }
+        if let (Some(rate), RateShape::Constant { per_second }) =
+            (args.rate, &mut scenario.config.workload.rate)
+        {
+            *per_second = rate;
+        }
+        if let Some(horizon) = horizon {
+            scenario.config.horizon_s = horizon;
+        }
+        let config = &mut scenario.config;
+        for (value, field) in [
+            (args.startup_delay, &mut config.startup_delay_s),
+            (args.grace_period, &mut config.grace_period_s),
+            (args.visibility_timeout, &mut config.visibility_timeout_s),
+        ] {
+            if let Some(value) = value {
+                *field = value;
+            }
+        }
+        if let Some((_, Some(backend))) = &from_file {
+            config.backend = *backend;
+        }
+        if let Some(backend) = &args.backend {
+            config.backend = match backend.as_str() {
+                "sqs" => Backend::Sqs,
+                "beanstalkd" | "beanstalk" => Backend::Beanstalkd,
+                other => {
+                    return Err(SimulateError::Usage(format!(
+                        "--backend must be sqs or beanstalkd, got {other:?}"
+                    )));
+                }
+            };
+        }
+        let base = match &from_file {
+            Some((raw, _)) => raw.clone(),
+            None => raw_of(&scenario.spec),
+        };
+        scenario.spec = with_flags(base, args).validate(MaxDisruption::DEFAULT)?;
+        scenario.config.validate()?;
+    }
+    Ok(chosen)
+}
+
+fn custom(
+    name: &'static str,
+    description: &'static str,
+    workload: Workload,
+    horizon_s: f64,
+    seed: u64,
+) -> Result<Scenario, SimulateError> {
+    let seconds_per_job = workload.service.mean();
+    Ok(Scenario {
+        name,
+        description,
+        config: SimConfig::new(workload, horizon_s, seed),
+        spec: WpaSpec::new(0, 100, 10, seconds_per_job, MaxDisruption::DEFAULT)?,
+    })
+}
+
+fn raw_of(spec: &WpaSpec) -> RawWpaSpec {
+    RawWpaSpec {
+        min_replicas: Some(i64::from(spec.min_replicas())),
+        max_replicas: Some(i64::from(spec.max_replicas())),
+        target_messages_per_worker: Some(i64::from(spec.target_messages_per_worker())),
+        seconds_to_process_one_job: Some(spec.seconds_to_process_one_job()),
+        max_disruption: Some(spec.max_disruption().to_string()),
+    }
+}
+
+fn with_flags(mut raw: RawWpaSpec, args: &SimulateOptions) -> RawWpaSpec {
+    if args.min_replicas.is_some() {
+        raw.min_replicas = args.min_replicas;
+    }
+    if args.max_replicas.is_some() {
+        raw.max_replicas = args.max_replicas;
+    }
+    if args.target_messages_per_worker.is_some() {
+        raw.target_messages_per_worker = args.target_messages_per_worker;
+    }
+    if args.seconds_to_process_one_job.is_some() {
+        raw.seconds_to_process_one_job = args.seconds_to_process_one_job;
+    }
+    if args.max_disruption.is_some() {
+        raw.max_disruption.clone_from(&args.max_disruption);
+    }
+    raw
+}
+
+/// A `WorkerPodAutoScaler` object as `kubectl apply` would take it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WpaObject {
+    api_version: String,
+    kind: String,
+    spec: WpaObjectSpec,
+}
+
+#[derive(Debug, Deserialize)]
+struct WpaObjectSpec {
+    #[serde(rename = "queueURI")]
+    queue_uri: Option<String>,
+    #[serde(flatten)]
+    raw: RawWpaSpec,
+}
+
+/// Reads a WorkerPodAutoScaler YAML: its spec, and the backend its
+/// `queueURI` names (`beanstalk://` is beanstalkd, anything else SQS).
+fn read_wpa_file(path: &Path) -> Result<(RawWpaSpec, Option<Backend>), SimulateError> {
+    let file_error = |message: String| SimulateError::WpaFile {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    let object: WpaObject = serde_norway::from_str(&text)
+        .map_err(|e| file_error(format!("not a WorkerPodAutoScaler: {e}")))?;
+    if object.kind != "WorkerPodAutoScaler" || !object.api_version.starts_with("k8s.practo.dev/") {
+        return Err(file_error(format!(
+            "expected apiVersion k8s.practo.dev/v1, kind WorkerPodAutoScaler; got {} {}",
+            object.api_version, object.kind
+        )));
+    }
+    let backend = object.spec.queue_uri.as_deref().map(|uri| {
+        if uri.starts_with("beanstalk://") {
+            Backend::Beanstalkd
+        } else {
+            Backend::Sqs
+        }
+    });
+    Ok((object.spec.raw, backend))
+}
+
+/// `3600`, `3600s`, `90m`, `24h`, `2d` (fractions allowed) to seconds.
+fn parse_duration(text: &str) -> Result<f64, SimulateError> {
+    let trimmed = text.trim();
+    let (number, unit) = match trimmed.char_indices().last() {
+        Some((i, 's')) => (&trimmed[..i], 1.0),
+        Some((i, 'm')) => (&trimmed[..i], 60.0),
+        Some((i, 'h')) => (&trimmed[..i], 3_600.0),
+        Some((i, 'd')) => (&trimmed[..i], 86_400.0),
+        _ => (trimmed, 1.0),
+    };
+    match number.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value * unit),
+        _ => Err(SimulateError::Usage(format!(
+            "--horizon must be a positive duration like 3600, 90m or 24h, got {text:?}"
+        ))),
+    }
+}
+
+fn seconds_duration(flag: &str, seconds: f64) -> Result<std::time::Duration, SimulateError> {
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|_| {
+        SimulateError::Usage(format!(
+            "{flag} must be a number of seconds >= 0, got {seconds}"
+        ))
+    })
+}
+
+/// Progress on stderr, only once a run has taken more than a second.
+struct Progress {
+    started: Instant,
+    terminal: bool,
+    shown: bool,
+    last_step: Option<(String, u32)>,
+}
+
+impl Progress {
+    fn new(started: Instant) -> Self {
+        Progress {
+            started,
+            terminal: std::io::stderr().is_terminal(),
+            shown: false,
+            last_step: None,
+        }
+    }
+
+    fn report(&mut self, label: &str, fraction: f64) {
+        if self.started.elapsed().as_secs_f64() < 1.0 {
+            return;
+        }
+        let percent = (fraction * 100.0).round() as u32;
+        let mut stderr = std::io::stderr().lock();
+        if self.terminal {
+            let _ = write!(stderr, "\r\x1b[Ksimulating {label}: {percent:>3}%");
+            let _ = stderr.flush();
+            self.shown = true;
+        } else {
+            // Without a terminal, a line per quarter per run.
+            let step = percent / 25;
+            if self.last_step.as_ref() != Some(&(label.to_owned(), step)) {
+                let _ = writeln!(stderr, "simulating {label}: {percent}%");
+                self.last_step = Some((label.to_owned(), step));
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.shown {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        }
+    }
+}
+
+fn format_seconds(seconds: f64) -> String {
+    if seconds < 10.0 {
+        format!("{seconds:.1}s")
+    } else if seconds < 600.0 {
+        format!("{seconds:.0}s")
+    } else if seconds < 36_000.0 {
+        format!("{:.1}m", seconds / 60.0)
+    } else {
+        format!("{:.1}h", seconds / 3_600.0)
+    }
+}
+
+fn write_table(out: &mut impl Write, results: &[(Scenario, Vec<Outcome>)]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<16} {:<5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>6} {:>8} {:>7}",
+        "scenario",
+        "policy",
+        "wait50",
+        "wait95",
+        "wait99",
+        "waitmax",
+        "peakqueue",
+        "worker-h",
+        "scales",
+        "drain",
+        "killed"
+    )?;
+    for (scenario, outcomes) in results {
+        for outcome in outcomes {
+            writeln!(
+                out,
+                "{:<16} {:<5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9.1} {:>6} {:>8} {:>7}",
+                scenario.name,
+                outcome.policy,
+                format_seconds(outcome.wait_p50_s),
+                format_seconds(outcome.wait_p95_s),
+                format_seconds(outcome.wait_p99_s),
+                format_seconds(outcome.wait_max_s),
+                outcome.peak_backlog,
+                outcome.worker_seconds / 3_600.0,
+                outcome.scale_operations(),
+                outcome
+                    .drain_after_burst_s
+                    .map_or_else(|| "-".to_owned(), format_seconds),
+                outcome.interrupted_jobs,
+            )?;
+        }
+    }
+    writeln!(out)?;
+    for (scenario, _) in results {
+        let spec = &scenario.spec;
+        writeln!(
+            out,
+            "{:<16} {} | {} backend, {} | WPA spec min {} max {} target {} secondsToProcessOneJob {} maxDisruption {}",
+            scenario.name,
+            scenario.description,
+            match scenario.config.backend {
+                Backend::Sqs => "sqs",
+                Backend::Beanstalkd => "beanstalkd",
+            },
+            format_seconds(scenario.config.horizon_s),
+            spec.min_replicas(),
+            spec.max_replicas(),
+            spec.target_messages_per_worker(),
+            spec.seconds_to_process_one_job(),
+            spec.max_disruption(),
+        )?;
+    }
+    writeln!(
+        out,
+        "\nwait: arrival to pick-up (p50/p95/p99/max); peakqueue: most messages waiting; worker-h: pod-hours paid\n\
+         (start-up included); scales: replica changes; drain: start of first burst until its backlog is gone;\n\
+         killed: jobs interrupted by a scale down. HPA/KEDA: Kubernetes/KEDA defaults, same bounds and target."
+    )
+}
+
+fn json_report(results: &[(Scenario, Vec<Outcome>)], seed: u64) -> serde_json::Value {
+    let scenarios: Vec<serde_json::Value> = results
+        .iter()
+        .map(|(scenario, outcomes)| {
+            let spec = &scenario.spec;
+            json!({
+                "scenario": scenario.name,
+                "description": scenario.description,
+                "config": &scenario.config,
+                "wpaSpec": {
+                    "minReplicas": spec.min_replicas(),
+                    "maxReplicas": spec.max_replicas(),
+                    "targetMessagesPerWorker": spec.target_messages_per_worker(),
+                    "secondsToProcessOneJob": spec.seconds_to_process_one_job(),
+                    "maxDisruption": spec.max_disruption().to_string(),
+                },
+                "results": outcomes,
+            })
+        })
+        .collect();
+    json!({ "seed": seed, "scenarios": scenarios })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_unit_suffixes() {
+        assert_eq!(parse_duration("3600").ok(), Some(3_600.0));
+        assert_eq!(parse_duration("90m").ok(), Some(5_400.0));
+        assert_eq!(parse_duration("24h").ok(), Some(86_400.0));
+        assert_eq!(parse_duration("1.5d").ok(), Some(129_600.0));
+        for bad in ["", "-3", "h", "0", "1x", "nan"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reads_a_worker_pod_autoscaler_object() {
+        let path = std::env::temp_dir().join(format!("wpa-sim-test-{}.yaml", std::process::id()));
+        std::fs::write(
+            &path,
+            "apiVersion: k8s.practo.dev/v1\nkind: WorkerPodAutoScaler\nmetadata: {name: w}\nspec:\n  \
+             minReplicas: 0\n  maxReplicas: 10\n  deploymentName: d\n  \
+             queueURI: beanstalk://localhost:11300/jobs\n  targetMessagesPerWorker: 2\n  \
+             secondsToProcessOneJob: 0.03\n  maxDisruption: \"25%\"\n",
+        )
+        .unwrap();
+        let read = read_wpa_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        let (raw, backend) = read.unwrap();
+        assert_eq!(backend, Some(Backend::Beanstalkd));
+        let spec = raw.validate(MaxDisruption::DEFAULT).unwrap();
+        assert_eq!(spec.max_disruption(), MaxDisruption::Percent(25));
+        assert_eq!(spec.target_messages_per_worker(), 2);
+        assert_eq!(spec.seconds_to_process_one_job(), 0.03);
+    }
+}
