@@ -74,8 +74,8 @@ fn draw_panel(
         let top = points.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
         let mut chart = ChartBuilder::on(part)
             .margin(6)
-            .x_label_area_size(18)
-            .y_label_area_size(44)
+            .x_label_area_size(34)
+            .y_label_area_size(56)
             .build_cartesian_2d(0.0..end, 0.0..top)
             .map_err(plot_error)?;
         chart
