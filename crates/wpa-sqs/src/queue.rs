@@ -1,0 +1,489 @@
+//! One SQS queue: attribute polls, the guarded wake-up, CloudWatch metrics.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use tokio::time::Instant;
+use wpa_core::QueueSnapshot;
+use wpa_poller::{PollRequest, QueueSource};
+
+use crate::clients::timeouts;
+use crate::{CloudWatchMetrics, Error, QueueUrl, SqsClients, SqsOptions};
+
+/// SQS caps `WaitTimeSeconds` at 20.
+const MAX_WAIT_SECONDS: u64 = 20;
+
+/// A queue's dead-letter redrive policy, as far as the wake-up cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedrivePolicy {
+    /// No redrive policy: receives never divert a message.
+    None,
+    /// Messages received more than `max_receive_count` times go to the
+    /// dead-letter queue.
+    MaxReceiveCount(u32),
+    /// A policy that could not be read: treated as the strictest.
+    Unreadable(String),
+}
+
+impl RedrivePolicy {
+    /// Reads the `RedrivePolicy` attribute (JSON; `maxReceiveCount` may be a
+    /// string or a number).
+    #[must_use]
+    pub fn parse(attribute: Option<&str>) -> RedrivePolicy {
+        let Some(text) = attribute.filter(|t| !t.trim().is_empty()) else {
+            return RedrivePolicy::None;
+        };
+        let value: serde_json::Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(e) => return RedrivePolicy::Unreadable(format!("not JSON: {e}")),
+        };
+        let count = match value.get("maxReceiveCount") {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        };
+        match count.and_then(|c| u32::try_from(c).ok()) {
+            Some(count) => RedrivePolicy::MaxReceiveCount(count),
+            None => RedrivePolicy::Unreadable(format!("no usable maxReceiveCount in {text}")),
+        }
+    }
+
+    /// Whether a wake-up probe (one extra receive per message) is allowed
+    /// under this policy with the given threshold.
+    #[must_use]
+    pub fn allows_probe(&self, min_max_receive_count: u32) -> bool {
+        match self {
+            RedrivePolicy::None => true,
+            RedrivePolicy::MaxReceiveCount(count) => *count >= min_max_receive_count,
+            RedrivePolicy::Unreadable(_) => false,
+        }
+    }
+}
+
+/// What is known about the workers' idleness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Idleness {
+    /// Not known (messages visible or in flight, CloudWatch not asked or
+    /// not answering, or a wake-up poll).
+    Unknown,
+    /// Workers received messages in the idleness window: none is idle.
+    NoneIdle,
+    /// Nothing visible, nothing in flight and nothing received in the
+    /// idleness window: every worker is idle, however many run.
+    AllIdle,
+}
+
+impl Idleness {
+    /// The core's idle-worker count, given the replicas that run.
+    #[must_use]
+    pub fn idle_workers(self, current_replicas: Option<u32>) -> Option<u32> {
+        match self {
+            Idleness::Unknown => None,
+            Idleness::NoneIdle => Some(0),
+            Idleness::AllIdle => current_replicas,
+        }
+    }
+}
+
+/// How a poll was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PollMethod {
+    /// One GetQueueAttributes call (plus CloudWatch when due).
+    Attributes,
+    /// A wake-up probe: one long-poll ReceiveMessage with VisibilityTimeout
+    /// 0 and at most one message, which stays visible.
+    Probe,
+    /// A wake-up on a queue whose redrive policy forbids probing: a wait,
+    /// then one GetQueueAttributes call.
+    GuardedAttributes,
+}
+
+/// The three counts of one GetQueueAttributes call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct QueueCounts {
+    /// `ApproximateNumberOfMessages`: visible, waiting for a worker.
+    pub visible: u32,
+    /// `ApproximateNumberOfMessagesNotVisible`: in flight.
+    pub not_visible: u32,
+    /// `ApproximateNumberOfMessagesDelayed`: not yet deliverable.
+    pub delayed: u32,
+}
+
+/// Everything one poll of a queue learnt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqsObservation {
+    /// How the poll was made.
+    pub method: PollMethod,
+    /// The attribute counts (absent for a probe).
+    pub counts: Option<QueueCounts>,
+    /// The backlog the decision uses: visible + not visible (+ delayed if
+    /// opted in); for a probe, the messages it saw (0 or 1).
+    pub messages: u32,
+    /// Messages sent per minute, if measured (the last good value is kept
+    /// while CloudWatch fails).
+    pub messages_sent_per_minute: Option<f64>,
+    /// Whether the workers are idle.
+    pub idle: Idleness,
+    /// The last CloudWatch error of this poll, if any (the poll itself
+    /// still succeeds: counts matter more than metrics).
+    pub cloudwatch_error: Option<Error>,
+}
+
+impl SqsObservation {
+    /// The core's snapshot, with "all workers idle" resolved against the
+    /// replicas that run (`None`: idleness unknown).
+    #[must_use]
+    pub fn snapshot(&self, current_replicas: Option<u32>) -> QueueSnapshot {
+        let snapshot = QueueSnapshot::new(self.messages)
+            .with_idle_workers(self.idle.idle_workers(current_replicas));
+        match self.messages_sent_per_minute {
+            // Only finite, non-negative rates are stored.
+            Some(rate) => snapshot.with_arrival_rate(rate).unwrap_or(snapshot),
+            None => snapshot,
+        }
+    }
+}
+
+/// The replica count a [`SqsQueue`] uses to turn "all workers idle" into
+/// the core's idle count. Cloneable; set it from the reconciler.
+#[derive(Debug, Clone)]
+pub struct ReplicasHint(Arc<AtomicU64>);
+
+const UNKNOWN_REPLICAS: u64 = u64::MAX;
+
+impl Default for ReplicasHint {
+    fn default() -> Self {
+        ReplicasHint(Arc::new(AtomicU64::new(UNKNOWN_REPLICAS)))
+    }
+}
+
+impl ReplicasHint {
+    /// Sets the replicas that run (`None`: unknown).
+    pub fn set(&self, replicas: Option<u32>) {
+        self.0.store(
+            replicas.map_or(UNKNOWN_REPLICAS, u64::from),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The replicas last set.
+    #[must_use]
+    pub fn get(&self) -> Option<u32> {
+        u32::try_from(self.0.load(Ordering::Relaxed)).ok()
+    }
+}
+
+/// One SQS queue, polled by the [`wpa_poller`] driver.
+#[derive(Debug)]
+pub struct SqsQueue {
+    url: QueueUrl,
+    region: String,
+    sqs: aws_sdk_sqs::Client,
+    cloudwatch: Option<CloudWatchMetrics>,
+    count_delayed: bool,
+    arrival_rate: bool,
+    idle_from_cloudwatch: bool,
+    probe_min_max_receive_count: u32,
+    guarded_wake_up_interval: Option<Duration>,
+    redrive_policy_ttl: Duration,
+    request_timeout: Duration,
+    redrive: Option<(RedrivePolicy, Instant)>,
+    last_rate: Option<f64>,
+    replicas: ReplicasHint,
+}
+
+impl SqsQueue {
+    /// Makes a queue from its URL: loads the default credential chain and
+    /// makes clients for its region. To share clients between queues, make
+    /// one [`SqsClients`] and call [`SqsClients::queue`] instead.
+    pub async fn from_url(url: &str, options: &SqsOptions) -> Result<SqsQueue, Error> {
+        SqsClients::new(options.clone()).await.queue(url)
+    }
+
+    /// Makes a queue from ready clients (tests pass mocked ones).
+    #[must_use]
+    pub fn from_parts(
+        url: QueueUrl,
+        region: String,
+        sqs: aws_sdk_sqs::Client,
+        cloudwatch: aws_sdk_cloudwatch::Client,
+        options: &SqsOptions,
+    ) -> SqsQueue {
+        let cloudwatch = (options.arrival_rate || options.idle_from_cloudwatch).then(|| {
+            CloudWatchMetrics::new(
+                cloudwatch,
+                url.as_str(),
+                url.name(),
+                options.arrival_rate_window,
+                options.idle_window,
+                options.cloudwatch_cache_ttl,
+            )
+        });
+        SqsQueue {
+            url,
+            region,
+            sqs,
+            cloudwatch,
+            count_delayed: options.count_delayed,
+            arrival_rate: options.arrival_rate,
+            idle_from_cloudwatch: options.idle_from_cloudwatch,
+            probe_min_max_receive_count: options.probe_min_max_receive_count,
+            guarded_wake_up_interval: options.guarded_wake_up_interval,
+            redrive_policy_ttl: options.redrive_policy_ttl,
+            request_timeout: options.request_timeout,
+            redrive: None,
+            last_rate: None,
+            replicas: ReplicasHint::default(),
+        }
+    }
+
+    /// The queue's URL.
+    #[must_use]
+    pub fn url(&self) -> &QueueUrl {
+        &self.url
+    }
+
+    /// The region its clients call.
+    #[must_use]
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The handle through which the replicas that run are told to this
+    /// queue (see [`Idleness::AllIdle`]).
+    #[must_use]
+    pub fn replicas_hint(&self) -> ReplicasHint {
+        self.replicas.clone()
+    }
+
+    /// The redrive policy last read, if any.
+    #[must_use]
+    pub fn redrive_policy(&self) -> Option<&RedrivePolicy> {
+        self.redrive.as_ref().map(|(policy, _)| policy)
+    }
+
+    /// Polls once, as the driver asks, and says everything it learnt.
+    ///
+    /// A wake-up poll is a probe only when the queue's redrive policy is
+    /// known (read within `redrive_policy_ttl`) and allows it; with the
+    /// policy unknown it is an attribute poll (which reads the policy), and
+    /// on a guarded queue it waits and then polls attributes. No call made
+    /// here deletes, hides or diverts a message.
+    pub async fn observe(
+        &mut self,
+        request: PollRequest,
+        now: SystemTime,
+    ) -> Result<SqsObservation, Error> {
+        if !request.wake_up {
+            return self.attributes(PollMethod::Attributes, true, now).await;
+        }
+        let policy = match &self.redrive {
+            Some((policy, read_at)) if read_at.elapsed() < self.redrive_policy_ttl => {
+                policy.clone()
+            }
+            _ => return self.attributes(PollMethod::Attributes, false, now).await,
+        };
+        if policy.allows_probe(self.probe_min_max_receive_count) {
+            self.probe(request.long_poll).await
+        } else {
+            let wait = self
+                .guarded_wake_up_interval
+                .unwrap_or(request.long_poll)
+                .min(request.long_poll);
+            tokio::time::sleep(wait).await;
+            let now = now.checked_add(wait).unwrap_or(now);
+            self.attributes(PollMethod::GuardedAttributes, false, now)
+                .await
+        }
+    }
+
+    /// One GetQueueAttributes call; CloudWatch too when `with_cloudwatch`
+    /// (not in wake-up mode: at 0 replicas idleness means nothing, and the
+    /// reference does not refresh the rate there either).
+    async fn attributes(
+        &mut self,
+        method: PollMethod,
+        with_cloudwatch: bool,
+        now: SystemTime,
+    ) -> Result<SqsObservation, Error> {
+        let output = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(self.url.as_str())
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk(self.url.as_str(), "GetQueueAttributes", e))?;
+        let attributes = output.attributes();
+        let get = |name: &QueueAttributeName| attributes.and_then(|a| a.get(name));
+        let count = |name: QueueAttributeName| -> Result<u32, Error> {
+            let text = get(&name).ok_or_else(|| Error::InvalidResponse {
+                queue: self.url.as_str().to_owned(),
+                operation: "GetQueueAttributes",
+                detail: format!("{} is missing", name.as_str()),
+            })?;
+            // Counts are int32 in SQS; anything larger is clamped.
+            text.trim()
+                .parse::<u64>()
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+                .map_err(|_| Error::InvalidResponse {
+                    queue: self.url.as_str().to_owned(),
+                    operation: "GetQueueAttributes",
+                    detail: format!("{} is {text:?}, not a count", name.as_str()),
+                })
+        };
+        let counts = QueueCounts {
+            visible: count(QueueAttributeName::ApproximateNumberOfMessages)?,
+            not_visible: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)?,
+            delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed)?,
+        };
+        let policy =
+            RedrivePolicy::parse(get(&QueueAttributeName::RedrivePolicy).map(String::as_str));
+        self.redrive = Some((policy, Instant::now()));
+
+        let mut messages = counts.visible.saturating_add(counts.not_visible);
+        if self.count_delayed {
+            messages = messages.saturating_add(counts.delayed);
+        }
+        let mut cloudwatch_error = None;
+        let mut idle = Idleness::Unknown;
+        if let Some(cloudwatch) = self.cloudwatch.as_mut().filter(|_| with_cloudwatch) {
+            if self.arrival_rate {
+                match cloudwatch.messages_sent_per_minute(now).await {
+                    Ok(rate) => self.last_rate = Some(rate),
+                    Err(e) => {
+                        tracing::warn!(queue = %self.url, error = %e, "arrival rate not refreshed; keeping the last value");
+                        cloudwatch_error = Some(e);
+                    }
+                }
+            }
+            if self.idle_from_cloudwatch && counts.visible == 0 && counts.not_visible == 0 {
+                match cloudwatch.messages_received(now).await {
+                    Ok(received) if received <= 0.0 => idle = Idleness::AllIdle,
+                    Ok(_) => idle = Idleness::NoneIdle,
+                    Err(e) => {
+                        tracing::warn!(queue = %self.url, error = %e, "idleness unknown");
+                        cloudwatch_error = Some(e);
+                    }
+                }
+            }
+        }
+        Ok(SqsObservation {
+            method,
+            counts: Some(counts),
+            messages,
+            messages_sent_per_minute: if self.arrival_rate {
+                self.last_rate
+            } else {
+                None
+            },
+            idle,
+            cloudwatch_error,
+        })
+    }
+
+    async fn probe(&mut self, long_poll: Duration) -> Result<SqsObservation, Error> {
+        let wait = long_poll.as_secs().min(MAX_WAIT_SECONDS);
+        let attempt = Duration::from_secs(wait).saturating_add(self.request_timeout);
+        let output = self
+            .sqs
+            .receive_message()
+            .queue_url(self.url.as_str())
+            .max_number_of_messages(1)
+            .visibility_timeout(0)
+            .wait_time_seconds(i32::try_from(wait).unwrap_or(20))
+            .customize()
+            .config_override(aws_sdk_sqs::config::Builder::new().timeout_config(timeouts(attempt)))
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk(self.url.as_str(), "ReceiveMessage", e))?;
+        let received = u32::try_from(output.messages().len()).unwrap_or(u32::MAX);
+        Ok(SqsObservation {
+            method: PollMethod::Probe,
+            counts: None,
+            messages: received,
+            messages_sent_per_minute: if self.arrival_rate {
+                self.last_rate
+            } else {
+                None
+            },
+            idle: Idleness::Unknown,
+            cloudwatch_error: None,
+        })
+    }
+}
+
+impl QueueSource for SqsQueue {
+    type Error = Error;
+
+    async fn poll(&mut self, request: PollRequest) -> Result<QueueSnapshot, Error> {
+        let observation = self.observe(request, SystemTime::now()).await?;
+        Ok(observation.snapshot(self.replicas.get()))
+    }
+}
+
+impl wpa_core::QueueMetrics for SqsQueue {
+    type Error = Error;
+
+    /// A short poll (never a wake-up).
+    async fn snapshot(&mut self) -> Result<QueueSnapshot, Error> {
+        let request = PollRequest {
+            wake_up: false,
+            long_poll: Duration::ZERO,
+        };
+        let observation = self.observe(request, SystemTime::now()).await?;
+        Ok(observation.snapshot(self.replicas.get()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redrive_policies() {
+        assert_eq!(RedrivePolicy::parse(None), RedrivePolicy::None);
+        assert_eq!(RedrivePolicy::parse(Some("")), RedrivePolicy::None);
+        assert_eq!(
+            RedrivePolicy::parse(Some(
+                r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:dlq","maxReceiveCount":"3"}"#
+            )),
+            RedrivePolicy::MaxReceiveCount(3)
+        );
+        assert_eq!(
+            RedrivePolicy::parse(Some(r#"{"deadLetterTargetArn":"x","maxReceiveCount":12}"#)),
+            RedrivePolicy::MaxReceiveCount(12)
+        );
+        assert!(matches!(
+            RedrivePolicy::parse(Some("{")),
+            RedrivePolicy::Unreadable(_)
+        ));
+        assert!(matches!(
+            RedrivePolicy::parse(Some(r#"{"maxReceiveCount":"x"}"#)),
+            RedrivePolicy::Unreadable(_)
+        ));
+        assert!(RedrivePolicy::None.allows_probe(10));
+        assert!(RedrivePolicy::MaxReceiveCount(10).allows_probe(10));
+        assert!(!RedrivePolicy::MaxReceiveCount(9).allows_probe(10));
+        assert!(!RedrivePolicy::Unreadable(String::new()).allows_probe(0));
+    }
+
+    #[test]
+    fn idleness_resolves_against_replicas() {
+        assert_eq!(Idleness::AllIdle.idle_workers(Some(4)), Some(4));
+        assert_eq!(Idleness::AllIdle.idle_workers(None), None);
+        assert_eq!(Idleness::NoneIdle.idle_workers(Some(4)), Some(0));
+        assert_eq!(Idleness::Unknown.idle_workers(Some(4)), None);
+        let hint = ReplicasHint::default();
+        assert_eq!(hint.get(), None);
+        hint.set(Some(7));
+        assert_eq!(hint.clone().get(), Some(7));
+        hint.set(None);
+        assert_eq!(hint.get(), None);
+    }
+}
