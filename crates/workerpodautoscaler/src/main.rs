@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod decide;
 mod simulate;
+mod watch;
 
 /// Scales Kubernetes worker pods on queue length (SQS, beanstalkd).
 #[derive(Debug, Parser)]
@@ -24,6 +25,8 @@ enum Command {
     Decide(decide::DecideArgs),
     /// Runs the simulator: the WPA, HPA-style and KEDA-style scaling side by side on modelled workloads.
     Simulate(simulate::SimulateArgs),
+    /// Dry run without Kubernetes: polls a real queue and prints each decision as a JSON line.
+    Watch(watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,5 +34,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Decide(args) => decide::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Watch(args) => watch::run(&args),
     }
 }

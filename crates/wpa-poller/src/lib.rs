@@ -2,11 +2,26 @@
 //!
 //! An adapter implements [`QueueSource`]: one poll of one queue. The
 //! driver owns the schedule (short and long polls, backoff, staleness).
+//!
+//! A [`Registry`] runs one poller task per distinct queue URI, however many
+//! autoscalers ([`Subscription`]s) watch that queue. Each poll result is
+//! published on a [`tokio::sync::watch`] channel; a subscriber's
+//! [`Subscription::changed`] returns as soon as the snapshot differs from
+//! the previous one, so a reconcile runs right away instead of at the next
+//! resync. See [`PollerConfig`] for the schedule.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use wpa_core::QueueSnapshot;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use wpa_core::{QueueMetrics, QueueSnapshot};
+
+mod backoff;
+
+pub use backoff::Backoff;
 
 /// How the driver wants the next poll done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,4 +44,421 @@ pub trait QueueSource: Send + 'static {
         &mut self,
         request: PollRequest,
     ) -> impl Future<Output = Result<QueueSnapshot, Self::Error>> + Send;
+}
+
+/// The schedule of one poller.
+///
+/// - Normally one short poll every `short_poll`.
+/// - When every subscriber reports 0 replicas and the last snapshot showed
+///   an empty queue, wake-up polls ([`PollRequest::wake_up`]) back to back:
+///   the source blocks up to `long_poll` and returns on the first message.
+///   A subscriber reporting replicas again cancels a wake-up poll in
+///   progress; all subscribers dropping to 0 triggers a poll at once.
+/// - A failed poll is retried after a capped exponential backoff with
+///   jitter (`error_backoff_initial` doubling up to `error_backoff_max`,
+///   each delay drawn in [d/2, d]); the poll after an error is never a
+///   wake-up poll.
+/// - The last good snapshot is handed out marked stale
+///   ([`QueueSnapshot::marked_stale`]) once it is older than `stale_after`
+///   (default 3 × `short_poll`): a stale snapshot never scales down.
+/// - Two polls never start less than `min_poll_gap` apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollerConfig {
+    /// Interval of short polls. Default 20 s (the reference's).
+    pub short_poll: Duration,
+    /// Longest wait of a wake-up poll. Default 20 s (the reference's).
+    pub long_poll: Duration,
+    /// Age after which the last good snapshot is stale. Default 3 × short poll.
+    pub stale_after: Duration,
+    /// First retry delay after an error. Default 500 ms.
+    pub error_backoff_initial: Duration,
+    /// Largest retry delay. Default the short poll interval.
+    pub error_backoff_max: Duration,
+    /// Least time between the starts of two polls. Default 100 ms.
+    pub min_poll_gap: Duration,
+}
+
+impl PollerConfig {
+    /// The defaults for these poll intervals.
+    #[must_use]
+    pub fn new(short_poll: Duration, long_poll: Duration) -> Self {
+        PollerConfig {
+            short_poll,
+            long_poll,
+            stale_after: short_poll.saturating_mul(3),
+            error_backoff_initial: Duration::from_millis(500)
+                .min(short_poll.max(Duration::from_millis(1))),
+            error_backoff_max: short_poll.max(Duration::from_millis(1)),
+            min_poll_gap: Duration::from_millis(100),
+        }
+    }
+}
+
+impl Default for PollerConfig {
+    fn default() -> Self {
+        PollerConfig::new(Duration::from_secs(20), Duration::from_secs(20))
+    }
+}
+
+/// What a poller last published.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Observation {
+    /// The last good snapshot, as polled (never marked stale here).
+    pub snapshot: Option<QueueSnapshot>,
+    /// When it was taken.
+    pub polled_at: Option<Instant>,
+    /// Whether it was already older than `stale_after` at the last poll.
+    pub stale: bool,
+    /// The error of the latest poll, if it failed.
+    pub last_error: Option<Arc<str>>,
+    /// Polls done so far.
+    pub polls: u64,
+}
+
+impl Observation {
+    /// The last good snapshot, marked stale when it is older than
+    /// `stale_after` at `now` (or was at the last poll).
+    #[must_use]
+    pub fn current(&self, stale_after: Duration, now: Instant) -> Option<QueueSnapshot> {
+        let snapshot = self.snapshot?;
+        let old = self
+            .polled_at
+            .is_some_and(|at| now.saturating_duration_since(at) >= stale_after);
+        Some(if self.stale || old {
+            snapshot.marked_stale()
+        } else {
+            snapshot
+        })
+    }
+}
+
+/// Why a subscription has no snapshot to give.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PollerError {
+    /// No poll of the queue has succeeded yet.
+    #[error("queue {uri} not polled successfully yet{}", last_error.as_deref().map(|e| format!(": {e}")).unwrap_or_default())]
+    NotPolledYet {
+        /// The queue.
+        uri: String,
+        /// Why the last poll failed, if one did.
+        last_error: Option<Arc<str>>,
+    },
+    /// The poller task ended (its runtime is shutting down).
+    #[error("the poller of queue {uri} stopped")]
+    Stopped {
+        /// The queue.
+        uri: String,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Subscribers {
+    next_id: u64,
+    /// Replicas per subscriber; `None` until told (counts as running).
+    replicas: HashMap<u64, Option<u32>>,
+    closed: bool,
+}
+
+impl Subscribers {
+    fn all_at_zero(&self) -> bool {
+        !self.replicas.is_empty() && self.replicas.values().all(|r| *r == Some(0))
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    uri: String,
+    config: PollerConfig,
+    subscribers: Mutex<Subscribers>,
+    nudge: Notify,
+    tx: watch::Sender<Observation>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Subscribers> {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    fn all_at_zero(&self) -> bool {
+        self.lock().all_at_zero()
+    }
+}
+
+/// One poller per distinct queue URI, shared by its subscribers.
+///
+/// Cloning a registry shares it. A poller stops when its last subscription
+/// is dropped; a later subscription to the same URI starts a new one.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    pollers: Arc<Mutex<HashMap<String, Weak<Shared>>>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    #[must_use]
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// Subscribes to `uri`, starting its poller (with `config` and the
+    /// source from `make_source`) unless one already runs, in which case
+    /// `make_source` is not called and the running poller's config stays.
+    ///
+    /// `replicas`: the subscriber's current replica count, if known (see
+    /// [`Subscription::set_replicas`]).
+    ///
+    /// Must be called inside a tokio runtime: the poller is a spawned task.
+    pub fn subscribe<S, E>(
+        &self,
+        uri: &str,
+        config: PollerConfig,
+        replicas: Option<u32>,
+        make_source: impl FnOnce() -> Result<S, E>,
+    ) -> Result<Subscription, E>
+    where
+        S: QueueSource,
+    {
+        let mut pollers = self.pollers.lock().unwrap_or_else(PoisonError::into_inner);
+        pollers.retain(|_, poller| poller.strong_count() > 0);
+        if let Some(shared) = pollers.get(uri).and_then(Weak::upgrade) {
+            let mut subscribers = shared.lock();
+            if !subscribers.closed {
+                let id = subscribers.next_id;
+                subscribers.next_id += 1;
+                subscribers.replicas.insert(id, replicas);
+                drop(subscribers);
+                shared.nudge.notify_one();
+                let rx = shared.tx.subscribe();
+                return Ok(Subscription { shared, id, rx });
+            }
+        }
+        let source = make_source()?;
+        let (tx, rx) = watch::channel(Observation::default());
+        let mut subscribers = Subscribers {
+            next_id: 1,
+            ..Subscribers::default()
+        };
+        subscribers.replicas.insert(0, replicas);
+        let shared = Arc::new(Shared {
+            uri: uri.to_owned(),
+            config,
+            subscribers: Mutex::new(subscribers),
+            nudge: Notify::new(),
+            tx,
+        });
+        pollers.insert(uri.to_owned(), Arc::downgrade(&shared));
+        tokio::spawn(run_poller(Arc::clone(&shared), source));
+        Ok(Subscription { shared, id: 0, rx })
+    }
+
+    /// Pollers running now.
+    #[must_use]
+    pub fn pollers(&self) -> usize {
+        let pollers = self.pollers.lock().unwrap_or_else(PoisonError::into_inner);
+        pollers.values().filter(|p| p.strong_count() > 0).count()
+    }
+}
+
+/// One autoscaler's view of a polled queue.
+///
+/// Dropping it unsubscribes; the poller stops with its last subscription.
+#[derive(Debug)]
+pub struct Subscription {
+    shared: Arc<Shared>,
+    id: u64,
+    rx: watch::Receiver<Observation>,
+}
+
+impl Subscription {
+    /// The queue URI.
+    #[must_use]
+    pub fn uri(&self) -> &str {
+        &self.shared.uri
+    }
+
+    /// The poller's config.
+    #[must_use]
+    pub fn config(&self) -> PollerConfig {
+        self.shared.config
+    }
+
+    /// Tells the poller how many replicas this subscriber's target runs:
+    /// wake-up polls happen only while every subscriber runs 0.
+    pub fn set_replicas(&self, replicas: u32) {
+        let mut subscribers = self.shared.lock();
+        let previous = subscribers.replicas.insert(self.id, Some(replicas));
+        drop(subscribers);
+        if previous != Some(Some(replicas)) {
+            self.shared.nudge.notify_one();
+        }
+    }
+
+    /// The latest snapshot, marked stale when older than the bound; `None`
+    /// before the first successful poll.
+    #[must_use]
+    pub fn latest(&self) -> Option<QueueSnapshot> {
+        self.rx
+            .borrow()
+            .current(self.shared.config.stale_after, Instant::now())
+    }
+
+    /// Everything the poller last published.
+    #[must_use]
+    pub fn observation(&self) -> Observation {
+        self.rx.borrow().clone()
+    }
+
+    /// Waits until the published snapshot changes (value or staleness).
+    /// A change published before this call, and not yet seen through
+    /// `changed`, returns at once.
+    pub async fn changed(&mut self) -> Result<(), PollerError> {
+        self.rx.changed().await.map_err(|_| PollerError::Stopped {
+            uri: self.shared.uri.clone(),
+        })?;
+        self.rx.borrow_and_update();
+        Ok(())
+    }
+
+    fn snapshot_now(&self) -> Result<QueueSnapshot, PollerError> {
+        let observation = self.rx.borrow();
+        observation
+            .current(self.shared.config.stale_after, Instant::now())
+            .ok_or_else(|| PollerError::NotPolledYet {
+                uri: self.shared.uri.clone(),
+                last_error: observation.last_error.clone(),
+            })
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut subscribers = self.shared.lock();
+        subscribers.replicas.remove(&self.id);
+        if subscribers.replicas.is_empty() {
+            subscribers.closed = true;
+        }
+        drop(subscribers);
+        self.shared.nudge.notify_one();
+    }
+}
+
+/// The latest published snapshot (no I/O): what a reconcile step reads.
+impl QueueMetrics for Subscription {
+    type Error = PollerError;
+
+    fn snapshot(&mut self) -> impl Future<Output = Result<QueueSnapshot, Self::Error>> + Send {
+        std::future::ready(self.snapshot_now())
+    }
+}
+
+async fn run_poller<S: QueueSource>(shared: Arc<Shared>, mut source: S) {
+    let config = shared.config;
+    let mut backoff = Backoff::new(config.error_backoff_initial, config.error_backoff_max);
+    let mut last_good: Option<(QueueSnapshot, Instant)> = None;
+    let mut failed = false;
+    tracing::debug!(uri = %shared.uri, "poller started");
+    loop {
+        if shared.closed() {
+            break;
+        }
+        let started = Instant::now();
+        let wake_up = !failed
+            && shared.all_at_zero()
+            && last_good.is_some_and(|(snapshot, _)| snapshot.messages() == 0);
+        let request = PollRequest {
+            wake_up,
+            long_poll: config.long_poll,
+        };
+        let result = if wake_up {
+            let poll = source.poll(request);
+            tokio::pin!(poll);
+            loop {
+                tokio::select! {
+                    result = &mut poll => break Some(result),
+                    () = shared.nudge.notified() => {
+                        if shared.closed() || !shared.all_at_zero() {
+                            break None;
+                        }
+                    }
+                }
+            }
+        } else {
+            Some(source.poll(request).await)
+        };
+        let Some(result) = result else {
+            tracing::debug!(uri = %shared.uri, "wake-up poll cancelled: replicas running");
+            continue;
+        };
+        let now = Instant::now();
+        let delay = match result {
+            Ok(snapshot) => {
+                failed = false;
+                backoff.reset();
+                last_good = Some((snapshot, now));
+                publish(&shared, last_good, false, None);
+                let next_wakes = shared.all_at_zero() && snapshot.messages() == 0;
+                if next_wakes {
+                    Duration::ZERO
+                } else {
+                    config.short_poll
+                }
+            }
+            Err(error) => {
+                failed = true;
+                let age = last_good.map(|(_, at)| now.saturating_duration_since(at));
+                let stale = age.is_some_and(|age| age >= config.stale_after);
+                tracing::warn!(uri = %shared.uri, %error, stale, "queue poll failed");
+                publish(&shared, last_good, stale, Some(error.to_string().into()));
+                let delay = backoff.next_delay();
+                match age {
+                    // Poll again in time to mark the snapshot stale on schedule.
+                    Some(age) if !stale => delay.min(config.stale_after - age),
+                    _ => delay,
+                }
+            }
+        };
+        let not_before = started + config.min_poll_gap;
+        let mut next = (now + delay).max(not_before);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => break,
+                () = shared.nudge.notified() => {
+                    if shared.closed() {
+                        tracing::debug!(uri = %shared.uri, "poller stopped: no subscribers");
+                        return;
+                    }
+                    if !failed && shared.all_at_zero() {
+                        // Scaled to zero: look now, to start waking-up polls.
+                        next = not_before.max(Instant::now());
+                    }
+                }
+            }
+        }
+    }
+    tracing::debug!(uri = %shared.uri, "poller stopped: no subscribers");
+}
+
+fn publish(
+    shared: &Shared,
+    last_good: Option<(QueueSnapshot, Instant)>,
+    stale: bool,
+    error: Option<Arc<str>>,
+) {
+    shared.tx.send_if_modified(|observation| {
+        let snapshot = last_good.map(|(snapshot, _)| snapshot);
+        let changed = observation.snapshot != snapshot || observation.stale != stale;
+        observation.snapshot = snapshot;
+        observation.polled_at = last_good.map(|(_, at)| at);
+        observation.stale = stale;
+        observation.last_error = error;
+        observation.polls += 1;
+        changed
+    });
 }

@@ -1,0 +1,103 @@
+//! A throwaway beanstalkd server for tests, benches and examples.
+
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `beanstalkd -l 127.0.0.1 -p <free port>` child process, killed on drop.
+///
+/// A missing `beanstalkd` binary is an error that says how to install it:
+/// tests must fail on it, never skip.
+#[derive(Debug)]
+pub struct BeanstalkdServer {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl BeanstalkdServer {
+    /// Starts a server on a free port and waits until it accepts connections.
+    pub fn start() -> io::Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut server = BeanstalkdServer { child: None, port };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// The port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:<port>`.
+    #[must_use]
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `beanstalk://127.0.0.1:<port>/<tube>`.
+    #[must_use]
+    pub fn uri(&self, tube: &str) -> String {
+        format!("beanstalk://127.0.0.1:{}/{tube}", self.port)
+    }
+
+    /// Kills the server (all jobs are lost: no binlog).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop();
+        self.spawn()
+    }
+
+    fn spawn(&mut self) -> io::Result<()> {
+        let child = Command::new("beanstalkd")
+            .args(["-l", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|error| {
+                io::Error::new(
+                    error.kind(),
+                    format!(
+                        "cannot run `beanstalkd` ({error}): install it (Debian: apt-get install -y beanstalkd)"
+                    ),
+                )
+            })?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                return Err(io::Error::other(format!(
+                    "beanstalkd exited at start with {status} (port {} taken?)",
+                    self.port
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "beanstalkd did not accept connections within 10 s",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for BeanstalkdServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,67 @@
+//! Capped exponential backoff with jitter, without a random-number crate.
+
+use std::hash::{BuildHasher, RandomState};
+use std::time::Duration;
+
+/// Capped exponential backoff with jitter: the n-th delay is
+/// `min(max, initial × 2^n)` scaled by a random factor in [0.5, 1], so that
+/// many clients failing together do not retry in lockstep.
+///
+/// ```
+/// use std::time::Duration;
+/// use wpa_poller::Backoff;
+///
+/// let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+/// let first = backoff.next_delay();
+/// assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+/// for _ in 0..10 {
+///     assert!(backoff.next_delay() <= Duration::from_secs(1));
+/// }
+/// backoff.reset();
+/// assert!(backoff.next_delay() <= Duration::from_millis(100));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    attempt: u32,
+    state: u64,
+}
+
+impl Backoff {
+    /// A backoff starting at `initial`, capped at `max`.
+    #[must_use]
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Backoff {
+            initial,
+            max,
+            attempt: 0,
+            state: RandomState::new().hash_one(0x5eed_u64),
+        }
+    }
+
+    /// The next delay; each call doubles the base up to the cap.
+    pub fn next_delay(&mut self) -> Duration {
+        let factor = 1_u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX);
+        let base = self.initial.saturating_mul(factor).min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        base.mul_f64(0.5 + 0.5 * self.unit())
+    }
+
+    /// Back to the first delay (after a success).
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    /// A uniform float in [0, 1) (splitmix64).
+    fn unit(&mut self) -> f64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        #[allow(clippy::cast_precision_loss)]
+        let unit = (z >> 11) as f64 / (1_u64 << 53) as f64;
+        unit
+    }
+}
