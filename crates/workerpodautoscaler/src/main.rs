@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod crd;
 mod decide;
+mod run;
 mod simulate;
 mod watch;
 
@@ -27,6 +29,10 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Dry run without Kubernetes: polls a real queue and prints each decision as a JSON line.
     Watch(watch::WatchArgs),
+    /// Prints the WorkerPodAutoScaler CustomResourceDefinition as YAML (pipe it to `kubectl apply -f -`).
+    Crd(crd::CrdArgs),
+    /// Runs the controller: scales the targets of every WorkerPodAutoScaler on their queues.
+    Run(wpa_controller::cli::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +41,7 @@ fn main() -> ExitCode {
         Command::Decide(args) => decide::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Crd(args) => crd::run(&args),
+        Command::Run(args) => run::run(&args),
     }
 }

@@ -31,7 +31,8 @@ unknown), currentReplicas, desiredReplicas, scaleOperation
 (scale-up|scale-down|none) and reason. Logs go to stderr.
 Exit status: 0 on Ctrl-C or SIGTERM, 2 for a bad queue URI or spec.")]
 pub(crate) struct WatchArgs {
-    /// Queue to poll: beanstalk://host:port/tube (host defaults to localhost, port to 11300).
+    /// Queue to poll: beanstalk://host:port/tube (host defaults to localhost, port to 11300)
+    /// or an SQS queue URL, https://sqs.<region>.amazonaws.com/<account>/<name>.
     #[arg(long, env = "WORKERPODAUTOSCALER_QUEUE_URI")]
     queue_uri: String,
 
@@ -103,6 +104,36 @@ pub(crate) struct WatchArgs {
     )]
     beanstalk_long_poll_interval: u64,
 
+    /// Seconds between two SQS polls (and between two decisions when nothing changes).
+    #[arg(
+        long,
+        env = "WORKERPODAUTOSCALER_SQS_SHORT_POLL_INTERVAL",
+        default_value_t = 20
+    )]
+    sqs_short_poll_interval: u64,
+
+    /// Longest wait of one SQS wake-up poll (long-poll ReceiveMessage) at 0 replicas, in seconds.
+    #[arg(
+        long,
+        env = "WORKERPODAUTOSCALER_SQS_LONG_POLL_INTERVAL",
+        default_value_t = 20
+    )]
+    sqs_long_poll_interval: u64,
+
+    /// AWS regions whose SQS clients are made up front (others get one on demand).
+    #[arg(
+        long,
+        env = "WORKERPODAUTOSCALER_AWS_REGIONS",
+        default_value = "ap-south-1,ap-southeast-1",
+        value_delimiter = ','
+    )]
+    aws_regions: Vec<String>,
+
+    /// SQS endpoint override (an emulator or a proxy); then any http(s)://host[:port]/<account>/<queue>
+    /// URL is accepted, with the region from AWS_REGION or the first of --aws-regions.
+    #[arg(long, env = "WORKERPODAUTOSCALER_SQS_ENDPOINT")]
+    sqs_endpoint: Option<String>,
+
     /// maxDisruption used when the spec gives none.
     #[arg(
         long,
@@ -128,7 +159,11 @@ pub(crate) struct WatchArgs {
 enum WatchError {
     #[error("{0}")]
     Beanstalk(#[from] wpa_beanstalkd::Error),
-    #[error("unsupported queue URI {uri:?}: expected beanstalk://host:port/tube")]
+    #[error("{0}")]
+    Sqs(#[from] wpa_sqs::Error),
+    #[error(
+        "unsupported queue URI {uri:?}: expected beanstalk://host:port/tube or an SQS queue URL"
+    )]
     UnsupportedUri { uri: String },
     #[error("invalid spec: {0}")]
     Spec(#[from] wpa_core::Error),
@@ -145,6 +180,8 @@ enum WatchError {
 #[derive(Debug)]
 enum Queue {
     Beanstalk(BeanstalkUri),
+    /// Checked for syntax here; against the endpoint settings when subscribed.
+    Sqs,
 }
 
 impl Queue {
@@ -152,28 +189,65 @@ impl Queue {
         if uri.starts_with("beanstalk://") {
             return Ok(Queue::Beanstalk(uri.parse()?));
         }
-        // SQS (crate wpa-sqs): `https://sqs.<region>.amazonaws.com/...` goes here.
+        if uri.starts_with("https://") || uri.starts_with("http://") {
+            wpa_sqs::QueueUrl::parse(uri, true)?;
+            return Ok(Queue::Sqs);
+        }
         Err(WatchError::UnsupportedUri {
             uri: uri.to_owned(),
         })
     }
 
     /// Starts the queue's poller (needs the runtime).
-    fn subscribe(self, uri: &str, args: &WatchArgs, registry: &Registry) -> Subscription {
-        let subscribed = match self {
-            Queue::Beanstalk(address) => registry.subscribe(
-                uri,
-                PollerConfig::new(
+    async fn subscribe(
+        self,
+        uri: &str,
+        args: &WatchArgs,
+        spec: &WpaSpec,
+        registry: &Registry,
+    ) -> Result<Polled, WatchError> {
+        match self {
+            Queue::Beanstalk(address) => {
+                let config = PollerConfig::new(
                     Duration::from_secs(args.beanstalk_short_poll_interval),
                     Duration::from_secs(args.beanstalk_long_poll_interval),
-                ),
-                Some(args.replicas),
-                || Ok::<_, Infallible>(BeanstalkQueue::new(address)),
-            ),
-        };
-        match subscribed {
-            Ok(subscription) => subscription,
-            Err(never) => match never {},
+                );
+                let subscribed = registry.subscribe(uri, config, Some(args.replicas), || {
+                    Ok::<_, Infallible>(BeanstalkQueue::new(address))
+                });
+                let subscription = match subscribed {
+                    Ok(subscription) => subscription,
+                    Err(never) => match never {},
+                };
+                Ok(Polled {
+                    subscription,
+                    sqs_replicas: None,
+                })
+            }
+            Queue::Sqs => {
+                let clients = wpa_sqs::SqsClients::new(wpa_sqs::SqsOptions {
+                    endpoint: args.sqs_endpoint.clone(),
+                    regions: args.aws_regions.clone(),
+                    // The reference measures the rate only when it is used.
+                    arrival_rate: spec.seconds_to_process_one_job() > 0.0,
+                    ..wpa_sqs::SqsOptions::default()
+                })
+                .await;
+                let queue = clients.queue(uri)?;
+                let hint = queue.replicas_hint();
+                hint.set(Some(args.replicas));
+                let config = PollerConfig::new(
+                    Duration::from_secs(args.sqs_short_poll_interval),
+                    Duration::from_secs(args.sqs_long_poll_interval),
+                );
+                let subscription = registry.subscribe(uri, config, Some(args.replicas), || {
+                    Ok::<_, wpa_sqs::Error>(queue)
+                })?;
+                Ok(Polled {
+                    subscription,
+                    sqs_replicas: Some(hint),
+                })
+            }
         }
     }
 
@@ -181,8 +255,17 @@ impl Queue {
     fn resync(&self, args: &WatchArgs) -> Duration {
         match self {
             Queue::Beanstalk(_) => Duration::from_secs(args.beanstalk_short_poll_interval),
+            Queue::Sqs => Duration::from_secs(args.sqs_short_poll_interval),
         }
     }
+}
+
+/// A subscribed queue.
+struct Polled {
+    subscription: Subscription,
+    /// SQS reports "every worker idle" as this count (one poller per queue
+    /// here, so the in-memory target's count is exact).
+    sqs_replicas: Option<wpa_sqs::ReplicasHint>,
 }
 
 /// The in-memory scale target.
@@ -257,6 +340,11 @@ fn prepare(args: &WatchArgs) -> Result<(Queue, WpaSpec), WatchError> {
             flag: "beanstalk-short-poll-interval",
         });
     }
+    if args.sqs_short_poll_interval == 0 {
+        return Err(WatchError::ZeroInterval {
+            flag: "sqs-short-poll-interval",
+        });
+    }
     Ok((queue, spec))
 }
 
@@ -278,7 +366,18 @@ fn init_logs(verbosity: u8) {
 async fn watch(args: &WatchArgs, queue: Queue, spec: WpaSpec) -> ExitCode {
     let registry = Registry::new();
     let resync = queue.resync(args);
-    let mut subscription = queue.subscribe(&args.queue_uri, args, &registry);
+    let polled = match queue
+        .subscribe(&args.queue_uri, args, &spec, &registry)
+        .await
+    {
+        Ok(polled) => polled,
+        Err(error) => {
+            eprintln!("workerpodautoscaler watch: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut subscription = polled.subscription;
+    let sqs_replicas = polled.sqs_replicas;
     let mut target = MemoryTarget {
         replicas: args.replicas,
     };
@@ -330,6 +429,9 @@ async fn watch(args: &WatchArgs, queue: Queue, spec: WpaSpec) -> ExitCode {
             }
         };
         last_scale_time = plan.status.last_scale_time;
+        if let Some(hint) = &sqs_replicas {
+            hint.set(Some(target.replicas));
+        }
         subscription.set_replicas(target.replicas);
         if let ScaleOperation::ScaleDownHeld(HoldReason::ScaleDownDelay { remaining }) =
             plan.operation
@@ -441,6 +543,18 @@ mod tests {
         assert!(matches!(
             Queue::parse("redis://h/t"),
             Err(WatchError::UnsupportedUri { .. })
+        ));
+        assert!(matches!(
+            Queue::parse("https://sqs.ap-south-1.amazonaws.com/123456789012/jobs"),
+            Ok(Queue::Sqs)
+        ));
+        assert!(matches!(
+            Queue::parse("http://127.0.0.1:5000/123456789012/jobs"),
+            Ok(Queue::Sqs)
+        ));
+        assert!(matches!(
+            Queue::parse("https://sqs.ap-south-1.amazonaws.com/"),
+            Err(WatchError::Sqs(_))
         ));
     }
 }

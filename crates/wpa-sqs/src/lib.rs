@@ -68,6 +68,7 @@ mod cloudwatch;
 mod error;
 mod options;
 mod queue;
+pub mod testing;
 mod url;
 
 pub use clients::{SqsClients, behavior_version};

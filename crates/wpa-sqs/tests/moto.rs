@@ -6,8 +6,6 @@
 //! skips them. CloudWatch is disabled here (moto does not serve the Rust
 //! SDK's CloudWatch protocol); see `cloudwatch_mock.rs` for that part.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
@@ -16,66 +14,7 @@ use wpa_sqs::{Error, ErrorKind, Idleness, PollMethod, RedrivePolicy, SqsClients,
 
 const REGION: &str = "us-east-1";
 
-/// A `moto_server` child process, killed on drop.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        Moto::start_on(port)
-    }
-
-    fn start_on(port: u16) -> Moto {
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start moto_server ({e}): it must be on PATH; install it with \
-                     `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'` and put \
-                     .venv/bin on PATH (these tests never skip)"
-                )
-            });
-        let mut moto = Moto { child, port };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto_server exited with {status} before listening on {port}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on {port} within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        moto
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+type Moto = wpa_sqs::testing::MotoServer;
 
 fn options(endpoint: String) -> SqsOptions {
     SqsOptions {
@@ -454,7 +393,7 @@ async fn a_missing_queue_is_a_typed_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_adapter_recovers_when_the_server_restarts() {
     let mut moto = Moto::start();
-    let port = moto.port;
+    let port = moto.port();
     let clients = clients(&moto, |o| o).await;
     let sqs = raw(&clients);
     let url = create_queue(&sqs, "restart").await;

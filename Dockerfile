@@ -1,0 +1,16 @@
+# A small non-root image of the controller.
+#   docker build -t workerpodautoscaler .
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p workerpodautoscaler \
+ && cp target/release/workerpodautoscaler /workerpodautoscaler
+
+# distroless/cc: glibc, libgcc and CA certificates, no shell; runs as
+# uid 65532 ("nonroot").
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /workerpodautoscaler /usr/local/bin/workerpodautoscaler
+USER 65532:65532
+EXPOSE 8787
+ENTRYPOINT ["/usr/local/bin/workerpodautoscaler"]
+CMD ["run"]

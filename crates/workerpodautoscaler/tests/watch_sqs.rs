@@ -1,0 +1,186 @@
+//! `workerpodautoscaler watch`, the built binary, against a real
+//! SQS-protocol server (`moto_server`, started here on a free loopback
+//! port), with messages put by the official SDK.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wpa_sqs::testing::MotoServer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_workerpodautoscaler");
+const REGION: &str = "us-east-1";
+
+/// The producer: the SDK's SQS client on the emulator (with the adapter's
+/// HTTP client and test credentials).
+async fn producer(moto: &MotoServer) -> aws_sdk_sqs::Client {
+    let loader = aws_config::defaults(wpa_sqs::behavior_version())
+        .test_credentials()
+        .empty_test_environment();
+    let options = wpa_sqs::SqsOptions {
+        endpoint: Some(moto.endpoint()),
+        regions: vec![REGION.to_owned()],
+        ..wpa_sqs::SqsOptions::default()
+    };
+    let clients = wpa_sqs::SqsClients::from_loader(loader, options).await;
+    clients.sqs_client(REGION)
+}
+
+struct Watch {
+    child: Child,
+    lines: mpsc::Receiver<Value>,
+}
+
+impl Watch {
+    fn start(moto: &MotoServer, queue_url: &str) -> Watch {
+        let mut child = Command::new(BIN)
+            .args(["watch", "--queue-uri", queue_url, "--min-replicas", "0"])
+            .args(["--max-replicas", "10", "--target-messages-per-worker", "2"])
+            .args(["--sqs-endpoint", &moto.endpoint(), "--aws-regions", REGION])
+            .args([
+                "--sqs-short-poll-interval",
+                "1",
+                "--sqs-long-poll-interval",
+                "5",
+            ])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", REGION)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let value: Value = serde_json::from_str(&line).expect("stdout line is JSON");
+                if tx.send(value).is_err() {
+                    return;
+                }
+            }
+        });
+        Watch { child, lines }
+    }
+
+    /// The first decision line that satisfies `wanted`, within `within`.
+    fn until(&self, within: Duration, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .expect("no matching decision line in time");
+            if wanted(&line) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn scales_up_from_zero_on_sqs_and_leaves_the_messages_for_workers() {
+    let moto = MotoServer::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sqs = runtime.block_on(producer(&moto));
+    let queue_url = runtime.block_on(async {
+        sqs.create_queue()
+            .queue_name("jobs")
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_owned()
+    });
+
+    let watch = Watch::start(&moto, &queue_url);
+    let empty = watch.until(Duration::from_secs(30), |_| true);
+    assert_eq!(empty["queueMessages"], 0);
+    assert_eq!(empty["desiredReplicas"], 0);
+
+    let sent_at = Instant::now();
+    runtime.block_on(async {
+        for body in ["a", "b", "c", "d", "e"] {
+            sqs.send_message()
+                .queue_url(&queue_url)
+                .message_body(body)
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let up = watch.until(Duration::from_secs(30), |line| {
+        line["scaleOperation"] == "scale-up"
+    });
+    // The wake-up probe sees the first message at once; a short poll the rest.
+    assert!(sent_at.elapsed() < Duration::from_secs(10), "slow wake-up");
+    assert!(up["desiredReplicas"].as_u64().unwrap() >= 1);
+    assert_eq!(up["currentReplicas"], 0);
+    let sized = watch.until(Duration::from_secs(30), |line| line["queueMessages"] == 5);
+    assert_eq!(sized["desiredReplicas"], 3, "ceil(5 / 2)");
+
+    // Every message is still there for real workers: none received or hidden.
+    let visible = runtime.block_on(async {
+        sqs.get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .and_then(|attributes| {
+                attributes
+                    .get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                    .cloned()
+            })
+    });
+    assert_eq!(visible.as_deref(), Some("5"));
+}
+
+#[test]
+fn a_queue_that_does_not_exist_is_reported_not_fatal() {
+    let moto = MotoServer::start();
+    let url = format!("{}/123456789012/missing", moto.endpoint());
+    let mut watch = Watch::start(&moto, &url);
+    // No decision can be taken, but the process stays up and keeps retrying.
+    assert!(
+        watch.lines.recv_timeout(Duration::from_secs(4)).is_err(),
+        "no decision without a snapshot"
+    );
+    assert!(watch.child.try_wait().unwrap().is_none(), "watch exited");
+}
+
+#[test]
+fn a_malformed_sqs_url_is_a_one_line_error_and_status_2() {
+    let output = Command::new(BIN)
+        .args([
+            "watch",
+            "--queue-uri",
+            "https://sqs.ap-south-1.amazonaws.com/",
+        ])
+        .args(["--min-replicas", "0", "--max-replicas", "1"])
+        .args(["--target-messages-per-worker", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

@@ -1,0 +1,675 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The controller end to end against the in-process API double, driven by
+//! the real kube client, with a fake queue whose length the test sets.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::Method;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use wpa_controller::{ControllerConfig, Health, LeaderElectionConfig, Metrics, SourceFactory};
+use wpa_core::QueueSnapshot;
+use wpa_kube_testing::{ApiServer, Fault};
+use wpa_poller::{PollRequest, PollerConfig, QueueSource, Registry, Subscription};
+
+/// Queues named `fake://<name>`, whose length the test sets.
+#[derive(Default)]
+struct FakeQueues {
+    lengths: Mutex<HashMap<String, Arc<AtomicU32>>>,
+}
+
+impl FakeQueues {
+    fn length(&self, uri: &str) -> Arc<AtomicU32> {
+        Arc::clone(
+            self.lengths
+                .lock()
+                .unwrap()
+                .entry(uri.to_owned())
+                .or_default(),
+        )
+    }
+    fn set(&self, uri: &str, messages: u32) {
+        self.length(uri).store(messages, Ordering::SeqCst);
+    }
+}
+
+struct FakeSource(Arc<AtomicU32>);
+
+#[derive(Debug, thiserror::Error)]
+#[error("never")]
+struct Never;
+
+impl QueueSource for FakeSource {
+    type Error = Never;
+    async fn poll(&mut self, request: PollRequest) -> Result<QueueSnapshot, Never> {
+        let messages = self.0.load(Ordering::SeqCst);
+        if request.wake_up && messages == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(QueueSnapshot::new(self.0.load(Ordering::SeqCst)))
+    }
+}
+
+impl SourceFactory for FakeQueues {
+    fn subscribe(&self, registry: &Registry, uri: &str) -> Result<Subscription, String> {
+        if !uri.starts_with("fake://") {
+            return Err("only fake:// queues in this test".to_owned());
+        }
+        let length = self.length(uri);
+        let mut config = PollerConfig::new(Duration::from_millis(20), Duration::from_millis(20));
+        config.min_poll_gap = Duration::from_millis(5);
+        registry
+            .subscribe(uri, config, None, || Ok::<_, Never>(FakeSource(length)))
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn deployment(namespace: &str, name: &str, replicas: i32) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": {}},
+    })
+}
+
+fn wpa(namespace: &str, name: &str, target: &str, queue: &str) -> Value {
+    json!({
+        "apiVersion": "k8s.practo.dev/v1", "kind": "WorkerPodAutoScaler",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "minReplicas": 0, "maxReplicas": 10, "deploymentName": target,
+            "queueURI": queue, "targetMessagesPerWorker": 2
+        }
+    })
+}
+
+struct Running {
+    server: ApiServer,
+    queues: Arc<FakeQueues>,
+    metrics: Arc<Metrics>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), wpa_controller::Error>>,
+}
+
+fn config() -> ControllerConfig {
+    ControllerConfig {
+        resync_period: Duration::from_secs(600),
+        api_qps: 0.0,
+        ..ControllerConfig::default()
+    }
+}
+
+async fn start(config: ControllerConfig, setup: impl FnOnce(&ApiServer, &FakeQueues)) -> Running {
+    let server = ApiServer::start().await.unwrap();
+    server.set_auto_ready(true);
+    let queues = Arc::new(FakeQueues::default());
+    setup(&server, &queues);
+    let metrics = Arc::new(Metrics::default());
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(wpa_controller::run(
+        server.client().unwrap(),
+        config,
+        Arc::clone(&queues) as Arc<dyn SourceFactory>,
+        Arc::clone(&metrics),
+        Arc::new(Health::default()),
+        None,
+        shutdown,
+    ));
+    Running {
+        server,
+        queues,
+        metrics,
+        stop,
+        task,
+    }
+}
+
+impl Running {
+    async fn stop(self) {
+        self.stop.send_replace(true);
+        tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("stops on shutdown")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn replicas(server: &ApiServer, namespace: &str, name: &str) -> Option<i64> {
+    server
+        .get("apps/v1", "deployments", namespace, name)?
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+}
+
+fn status(server: &ApiServer, namespace: &str, name: &str) -> Value {
+    server
+        .get("k8s.practo.dev/v1", "workerpodautoscalers", namespace, name)
+        .map(|o| o["status"].clone())
+        .unwrap_or(Value::Null)
+}
+
+async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn events(server: &ApiServer, namespace: &str) -> Vec<Value> {
+    server.list("events.k8s.io/v1", "events", Some(namespace))
+}
+
+/// Every request the controller made is allowed by deploy/rbac.yaml.
+fn assert_rbac_allows(requests: &[wpa_kube_testing::RecordedRequest]) {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/rbac.yaml"
+    ))
+    .unwrap();
+    let mut granted = std::collections::BTreeSet::new();
+    for doc in serde_norway::Deserializer::from_str(&text) {
+        let doc = <Value as serde::Deserialize>::deserialize(doc).unwrap();
+        if !matches!(doc["kind"].as_str(), Some("ClusterRole" | "Role")) {
+            continue;
+        }
+        for rule in doc["rules"].as_array().unwrap() {
+            for group in rule["apiGroups"].as_array().unwrap() {
+                for resource in rule["resources"].as_array().unwrap() {
+                    for verb in rule["verbs"].as_array().unwrap() {
+                        granted.insert(format!(
+                            "{} {} {}",
+                            group.as_str().unwrap(),
+                            resource.as_str().unwrap(),
+                            verb.as_str().unwrap()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for request in requests {
+        let parts: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+        let (group, rest) = match parts.as_slice() {
+            ["api", _, rest @ ..] => ("", rest),
+            ["apis", group, _, rest @ ..] => (*group, rest),
+            _ => panic!("{request:?}"),
+        };
+        let (resource, name, sub) = match rest {
+            ["namespaces", _, resource, tail @ ..] => (*resource, tail.first(), tail.get(1)),
+            [resource] => (*resource, None, None),
+            _ => panic!("{request:?}"),
+        };
+        let verb = match (request.method.as_str(), name) {
+            ("GET", None) if request.is_watch() => "watch",
+            ("GET", None) => "list",
+            ("GET", Some(_)) => "get",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", _) => "delete",
+            _ => panic!("{request:?}"),
+        };
+        let resource =
+            sub.map_or_else(|| (*resource).to_owned(), |sub| format!("{resource}/{sub}"));
+        let permission = format!("{group} {resource} {verb}");
+        assert!(
+            granted.contains(&permission),
+            "deploy/rbac.yaml lacks {permission} ({request:?})"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scales_up_on_backlog_without_waiting_for_a_resync() {
+    let run = start(config(), |server, _| {
+        server.insert(deployment("jobs", "worker", 1)).unwrap();
+        server
+            .insert(wpa("jobs", "w", "worker", "fake://q"))
+            .unwrap();
+    })
+    .await;
+    // With an empty queue and one busy-unknown worker: desired 0, a scale
+    // down (never scaled before).
+    eventually("the first decision", Duration::from_secs(10), || {
+        status(&run.server, "jobs", "w")["DesiredReplicas"] == 0
+    })
+    .await;
+
+    // The resync period is 600 s: only the snapshot change can trigger this.
+    let started = std::time::Instant::now();
+    run.queues.set("fake://q", 15);
+    eventually("the scale up", Duration::from_secs(10), || {
+        replicas(&run.server, "jobs", "worker") == Some(8)
+    })
+    .await;
+    // Seconds, not the 600 s resync period (typically ~50 ms here).
+    assert!(started.elapsed() < Duration::from_secs(10));
+    eventually("the status", Duration::from_secs(5), || {
+        status(&run.server, "jobs", "w")["DesiredReplicas"] == 8
+    })
+    .await;
+    let s = status(&run.server, "jobs", "w");
+    assert_eq!(s["CurrentMessages"], 15);
+    assert!(s["LastScaleTime"].as_str().unwrap().ends_with('Z'));
+    let valid = s["Conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Valid")
+        .unwrap();
+    assert_eq!(valid["status"], "True");
+
+    eventually("the ScaledUp event", Duration::from_secs(5), || {
+        events(&run.server, "jobs")
+            .iter()
+            .any(|e| e["reason"] == "ScaledUp")
+    })
+    .await;
+    let scaled_up: Vec<Value> = events(&run.server, "jobs")
+        .into_iter()
+        .filter(|e| e["reason"] == "ScaledUp")
+        .collect();
+    assert_eq!(scaled_up.len(), 1, "{scaled_up:?}");
+    assert!(
+        scaled_up[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("-> 8 replicas")
+    );
+
+    // Only the scale subresource was written; the Deployment never.
+    for request in run.server.requests() {
+        if request.path.contains("/deployments/") && request.method != Method::GET {
+            assert!(request.path.ends_with("/scale"), "{request:?}");
+        }
+    }
+    let text = run.metrics.render();
+    assert!(
+        text.contains(
+            "wpa_worker_desired{namespace=\"jobs\",workerpodautoscaler=\"w\",queueName=\"q\"} 8"
+        ),
+        "{text}"
+    );
+    assert!(text.contains(
+        "wpa_controller_loop_count_success{namespace=\"jobs\",workerpodautoscaler=\"w\"}"
+    ));
+
+    assert_rbac_allows(&run.server.requests());
+
+    // Deleting the WPA removes its series.
+    run.server
+        .delete("k8s.practo.dev/v1", "workerpodautoscalers", "jobs", "w");
+    eventually("series removal", Duration::from_secs(5), || {
+        !run.metrics.render().contains("workerpodautoscaler=\"w\"")
+    })
+    .await;
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_down_waits_for_the_delay_and_status_is_not_rewritten() {
+    let config = ControllerConfig {
+        resync_period: Duration::from_millis(100),
+        scale_down_delay: Duration::from_secs(3),
+        ..config()
+    };
+    let run = start(config, |server, queues| {
+        queues.set("fake://q", 10);
+        server.insert(deployment("jobs", "worker", 1)).unwrap();
+        server
+            .insert(wpa("jobs", "w", "worker", "fake://q"))
+            .unwrap();
+    })
+    .await;
+    eventually("the scale up", Duration::from_secs(5), || {
+        replicas(&run.server, "jobs", "worker") == Some(5)
+    })
+    .await;
+    let scaled_at = std::time::Instant::now();
+
+    // Steady state: resyncs every 100 ms, but nothing changes, so no status
+    // writes.
+    eventually("the status", Duration::from_secs(5), || {
+        status(&run.server, "jobs", "w")["DesiredReplicas"] == 5
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    run.server.clear_requests();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let writes: Vec<_> = run
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != Method::GET)
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+
+    // Queue drained: the desired count drops at once, replicas only after
+    // the scale-down delay.
+    run.queues.set("fake://q", 0);
+    eventually("the held decision", Duration::from_secs(5), || {
+        status(&run.server, "jobs", "w")["DesiredReplicas"] == 0
+    })
+    .await;
+    assert_eq!(
+        replicas(&run.server, "jobs", "worker"),
+        Some(5),
+        "held by the delay"
+    );
+    eventually("the scale down", Duration::from_secs(5), || {
+        replicas(&run.server, "jobs", "worker") == Some(0)
+    })
+    .await;
+    // Observed a little after the scale up itself.
+    assert!(
+        scaled_at.elapsed() >= Duration::from_millis(2500),
+        "{:?}",
+        scaled_at.elapsed()
+    );
+    eventually("the ScaledDown event", Duration::from_secs(5), || {
+        events(&run.server, "jobs")
+            .iter()
+            .any(|e| e["reason"] == "ScaledDown")
+    })
+    .await;
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_wpa_is_reported_and_isolated_from_a_valid_one() {
+    let config = ControllerConfig {
+        resync_period: Duration::from_millis(200),
+        ..config()
+    };
+    let run = start(config, |server, queues| {
+        queues.set("fake://good", 4);
+        server.insert(deployment("jobs", "good", 1)).unwrap();
+        server.insert(deployment("jobs", "bad", 1)).unwrap();
+        server
+            .insert(wpa("jobs", "good", "good", "fake://good"))
+            .unwrap();
+        let mut bad = wpa("jobs", "bad", "bad", "fake://bad");
+        bad["spec"]["maxDisruption"] = json!("abc");
+        server.insert(bad).unwrap();
+        let mut both = wpa("jobs", "both", "bad", "fake://bad");
+        both["spec"]["replicaSetName"] = json!("rs");
+        server.insert(both).unwrap();
+        server
+            .insert(wpa("jobs", "unsupported", "bad", "ftp://nope"))
+            .unwrap();
+        server
+            .insert(wpa("jobs", "orphan", "ghost", "fake://good"))
+            .unwrap();
+    })
+    .await;
+    eventually("the valid one scales", Duration::from_secs(5), || {
+        replicas(&run.server, "jobs", "good") == Some(2)
+    })
+    .await;
+    let condition = |name: &str| {
+        status(&run.server, "jobs", name)["Conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Valid").cloned())
+            .unwrap_or(Value::Null)
+    };
+    eventually("conditions", Duration::from_secs(5), || {
+        ["bad", "both", "unsupported", "orphan"]
+            .iter()
+            .all(|n| condition(n)["status"] == "False")
+    })
+    .await;
+    assert!(
+        condition("bad")["message"]
+            .as_str()
+            .unwrap()
+            .contains("maxDisruption \"abc\"")
+    );
+    assert!(
+        condition("both")["message"]
+            .as_str()
+            .unwrap()
+            .contains("set exactly one")
+    );
+    assert_eq!(condition("unsupported")["reason"], "UnsupportedQueueURI");
+    assert_eq!(condition("orphan")["reason"], "TargetNotFound");
+    assert!(
+        condition("orphan")["message"]
+            .as_str()
+            .unwrap()
+            .contains("ghost")
+    );
+    assert_eq!(
+        replicas(&run.server, "jobs", "bad"),
+        Some(1),
+        "an invalid WPA scales nothing"
+    );
+
+    let warnings: Vec<String> = events(&run.server, "jobs")
+        .iter()
+        .filter(|e| e["type"] == "Warning")
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["regarding"]["name"].as_str().unwrap(),
+                e["reason"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for expected in [
+        "bad InvalidSpec",
+        "both InvalidSpec",
+        "unsupported InvalidSpec",
+        "orphan TargetNotFound",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w == expected),
+            "{expected} in {warnings:?}"
+        );
+    }
+
+    // The missing target appears: the orphan recovers at its next resync,
+    // without a restart.
+    run.server.insert(deployment("jobs", "ghost", 0)).unwrap();
+    eventually("the orphan scales", Duration::from_secs(5), || {
+        replicas(&run.server, "jobs", "ghost") == Some(2)
+    })
+    .await;
+    eventually("its condition clears", Duration::from_secs(5), || {
+        condition("orphan")["status"] == "True"
+    })
+    .await;
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_scale_is_survived_and_retried() {
+    let config = ControllerConfig {
+        resync_period: Duration::from_millis(100),
+        ..config()
+    };
+    let run = start(config, |server, queues| {
+        queues.set("fake://q", 6);
+        server.insert(deployment("jobs", "worker", 1)).unwrap();
+        server
+            .insert(wpa("jobs", "w", "worker", "fake://q"))
+            .unwrap();
+        server.inject(Fault::respond(
+            Method::PUT,
+            "/deployments/worker/scale",
+            500,
+            3,
+        ));
+        server.inject(Fault::concurrent_write(
+            Method::PUT,
+            "/deployments/worker/scale",
+            2,
+        ));
+    })
+    .await;
+    eventually(
+        "the scale up despite 500s and conflicts",
+        Duration::from_secs(10),
+        || replicas(&run.server, "jobs", "worker") == Some(3),
+    )
+    .await;
+    let statuses: Vec<u16> = run
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::PUT)
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(&statuses[..3], [500, 500, 500]);
+    assert!(statuses.contains(&409), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&200));
+    assert!(!run.task.is_finished(), "the controller keeps running");
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_namespace_filter_leaves_other_namespaces_alone() {
+    let config = ControllerConfig {
+        namespace: Some("mine".to_owned()),
+        ..config()
+    };
+    let run = start(config, |server, queues| {
+        queues.set("fake://q", 8);
+        for namespace in ["mine", "theirs"] {
+            server.insert(deployment(namespace, "worker", 1)).unwrap();
+            server
+                .insert(wpa(namespace, "w", "worker", "fake://q"))
+                .unwrap();
+        }
+    })
+    .await;
+    eventually("mine scales", Duration::from_secs(5), || {
+        replicas(&run.server, "mine", "worker") == Some(4)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(replicas(&run.server, "theirs", "worker"), Some(1));
+    assert_eq!(status(&run.server, "theirs", "w"), Value::Null);
+    for request in run.server.requests() {
+        assert!(!request.path.contains("/namespaces/theirs/"), "{request:?}");
+        assert!(
+            request.path.contains("/namespaces/mine/"),
+            "no cluster-wide access: {request:?}"
+        );
+    }
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_poller_per_queue_shared_by_its_autoscalers() {
+    let run = start(config(), |server, queues| {
+        queues.set("fake://shared", 4);
+        for name in ["a", "b", "c"] {
+            server.insert(deployment("jobs", name, 1)).unwrap();
+            server
+                .insert(wpa("jobs", name, name, "fake://shared"))
+                .unwrap();
+        }
+    })
+    .await;
+    for name in ["a", "b", "c"] {
+        eventually("each scales", Duration::from_secs(5), || {
+            replicas(&run.server, "jobs", name) == Some(2)
+        })
+        .await;
+    }
+    assert_eq!(run.queues.lengths.lock().unwrap().len(), 1);
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_failover() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let server = ApiServer::start().await.unwrap();
+    server.set_auto_ready(true);
+    server.insert(deployment("jobs", "worker", 1)).unwrap();
+    server
+        .insert(wpa("jobs", "w", "worker", "fake://q"))
+        .unwrap();
+    let queues = Arc::new(FakeQueues::default());
+    queues.set("fake://q", 2);
+
+    let launch = |identity: &str| {
+        let (stop, shutdown) = watch::channel(false);
+        let health = Arc::new(Health::default());
+        let mut election = LeaderElectionConfig::new("kube-system", identity);
+        election.duration = Duration::from_secs(2);
+        election.grace = Duration::from_secs(1);
+        let task = tokio::spawn(wpa_controller::run(
+            server.client().unwrap(),
+            config(),
+            Arc::clone(&queues) as Arc<dyn SourceFactory>,
+            Arc::new(Metrics::default()),
+            Arc::clone(&health),
+            Some(election),
+            shutdown,
+        ));
+        (stop, health, task)
+    };
+    let (stop_a, health_a, task_a) = launch("a");
+    eventually("a leads", Duration::from_secs(10), || health_a.is_leader()).await;
+    let (stop_b, health_b, task_b) = launch("b");
+    eventually("a scales", Duration::from_secs(5), || {
+        replicas(&server, "jobs", "worker") == Some(1)
+            && status(&server, "jobs", "w")["DesiredReplicas"] == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!health_b.is_leader(), "two leaders");
+    let lease = server
+        .get(
+            "coordination.k8s.io/v1",
+            "leases",
+            "kube-system",
+            "workerpodautoscaler",
+        )
+        .unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "a");
+
+    // a stops (SIGTERM): it gives the lease up, b takes over and acts.
+    stop_a.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(15), task_a)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    eventually("b leads", Duration::from_secs(10), || health_b.is_leader()).await;
+    assert!(!health_a.is_leader());
+    queues.set("fake://q", 10);
+    eventually("b scales", Duration::from_secs(5), || {
+        replicas(&server, "jobs", "worker") == Some(5)
+    })
+    .await;
+    let lease = server
+        .get(
+            "coordination.k8s.io/v1",
+            "leases",
+            "kube-system",
+            "workerpodautoscaler",
+        )
+        .unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "b");
+    stop_b.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(15), task_b)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    // Scaled, wrote status, events and the lease: all within deploy/rbac.yaml.
+    assert_rbac_allows(&server.requests());
+}

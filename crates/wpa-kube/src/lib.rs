@@ -1,0 +1,26 @@
+//! The Kubernetes side of the Worker Pod Autoscaler.
+//!
+//! - [`WorkerPodAutoScaler`]: the custom resource (`k8s.practo.dev/v1`),
+//!   with the reference's field names and capitalised status keys, and its
+//!   CRD ([`crd()`], [`crd_yaml`]).
+//! - [`KubeScaleTarget`]: a [`wpa_core::ScaleTarget`] for Deployments and
+//!   ReplicaSets through the scale subresource, conflicts retried.
+//! - [`write_status`]: status writes through the status subresource, only
+//!   when something changed.
+//! - [`WpaEvents`]: Events for scale ups and downs and invalid specs.
+
+mod crd;
+mod error;
+mod events;
+mod status;
+mod target;
+
+pub use crd::{
+    TargetRef, ValidatedSpec, WorkerPodAutoScaler, WorkerPodAutoScalerSpec,
+    WorkerPodAutoScalerStatus, WpaCondition, crd, crd_yaml, format_time, openapi_schema,
+    parse_time,
+};
+pub use error::{Error, TargetKind};
+pub use events::{WpaEvents, invalid_spec_event, reason, scale_event, scale_failed_event};
+pub use status::{status_patch, write_status};
+pub use target::{KubeScaleTarget, RetryPolicy};
