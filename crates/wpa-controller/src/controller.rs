@@ -252,17 +252,37 @@ async fn report_problem(
     save_status(ctx, wpa, state, next).await;
 }
 
-async fn reconcile_one(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut TaskState) {
-    let started = std::time::Instant::now();
-    let namespace = wpa.namespace().unwrap_or_default();
-    let name = wpa.name_any();
+/// Why a WPA cannot be decided on: what [`reconcile_one`] reports.
+struct Problem {
+    reason: &'static str,
+    error: wpa_kube::Error,
+}
+
+/// What a reconcile decides on, read from the caches without any I/O.
+struct Inputs {
+    valid: wpa_kube::ValidatedSpec,
+    replicas: TargetReplicas,
+    last_scale_time: Option<SystemTime>,
+}
+
+/// The first part of every reconcile: validates the spec, subscribes to
+/// its queue (once per WPA, or again when the URI changes) and reads the
+/// target's replicas from the reflector cache. No API call.
+fn inputs(
+    ctx: &Context,
+    wpa: &WorkerPodAutoScaler,
+    namespace: &str,
+    state: &mut TaskState,
+) -> Result<Inputs, Box<Problem>> {
     let valid = match wpa.spec.validate(ctx.config.default_max_disruption) {
         Ok(valid) => valid,
         Err(error) => {
             state.subscription = None;
             state.uri = None;
-            report_problem(ctx, wpa, state, wpa_kube::reason::INVALID_SPEC, &error).await;
-            return;
+            return Err(Box::new(Problem {
+                reason: wpa_kube::reason::INVALID_SPEC,
+                error,
+            }));
         }
     };
     if state.uri.as_deref() != Some(valid.queue_uri.as_str()) || state.subscription.is_none() {
@@ -273,26 +293,22 @@ async fn reconcile_one(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Tas
                 state.uri = Some(valid.queue_uri.clone());
             }
             Err(message) => {
-                let error = wpa_kube::Error::UnsupportedQueueUri {
-                    uri: valid.queue_uri.clone(),
-                    message,
-                };
-                report_problem(ctx, wpa, state, "UnsupportedQueueURI", &error).await;
-                return;
+                return Err(Box::new(Problem {
+                    reason: "UnsupportedQueueURI",
+                    error: wpa_kube::Error::UnsupportedQueueUri {
+                        uri: valid.queue_uri.clone(),
+                        message,
+                    },
+                }));
             }
         }
     }
-    let replicas = match cached_replicas(ctx, &namespace, &valid.target) {
-        Ok(replicas) => replicas,
-        Err(error) => {
-            report_problem(ctx, wpa, state, "TargetNotFound", &error).await;
-            return;
-        }
-    };
-    let Some(subscription) = state.subscription.as_mut() else {
-        return;
-    };
-    subscription.set_replicas(replicas.current);
+    let replicas = cached_replicas(ctx, namespace, &valid.target).map_err(|error| {
+        Box::new(Problem {
+            reason: "TargetNotFound",
+            error,
+        })
+    })?;
     let stored_time = wpa
         .status
         .as_ref()
@@ -301,6 +317,32 @@ async fn reconcile_one(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Tas
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
+    Ok(Inputs {
+        valid,
+        replicas,
+        last_scale_time,
+    })
+}
+
+async fn reconcile_one(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut TaskState) {
+    let started = std::time::Instant::now();
+    let namespace = wpa.namespace().unwrap_or_default();
+    let name = wpa.name_any();
+    let Inputs {
+        valid,
+        replicas,
+        last_scale_time,
+    } = match inputs(ctx, wpa, &namespace, state) {
+        Ok(inputs) => inputs,
+        Err(problem) => {
+            report_problem(ctx, wpa, state, problem.reason, &problem.error).await;
+            return;
+        }
+    };
+    let Some(subscription) = state.subscription.as_mut() else {
+        return;
+    };
+    subscription.set_replicas(replicas.current);
     let mut target = CachedTarget {
         replicas,
         inner: KubeScaleTarget::new(
@@ -441,7 +483,9 @@ async fn wpa_task(
             break;
         };
         let wpa = object.borrow_and_update().clone();
-        reconcile_one(&ctx, &wpa, &mut state).await;
+        // Boxed: a reconcile's future (kube requests inside) is several
+        // kilobytes, and unboxed it would sit in every idle task.
+        Box::pin(reconcile_one(&ctx, &wpa, &mut state)).await;
     }
     if object.has_changed().is_err() && !*stop.borrow() {
         // Deleted (not shut down): drop its series, even if a reconcile
@@ -465,7 +509,44 @@ where
     }
 }
 
-fn spawn_reflector<K>(client: &Client, namespace: Option<&str>) -> (Store<K>, JoinHandle<()>)
+/// Keeps of a cached object only what a reconcile reads (its name, the
+/// spec's replicas, the available replicas): a reflector caches every
+/// Deployment and ReplicaSet of the cluster, and their pod templates and
+/// `kubectl apply` annotations are most of their size.
+fn strip_metadata(metadata: &mut kube::api::ObjectMeta) {
+    metadata.annotations = None;
+    metadata.labels = None;
+    metadata.managed_fields = None;
+    metadata.owner_references = None;
+    metadata.finalizers = None;
+}
+
+fn strip_deployment(deployment: &mut Deployment) {
+    strip_metadata(&mut deployment.metadata);
+    let spec = &mut deployment.spec;
+    spec.template = Default::default();
+    spec.selector = Default::default();
+    spec.strategy = None;
+    if let Some(status) = deployment.status.as_mut() {
+        status.conditions = None;
+    }
+}
+
+fn strip_replica_set(replica_set: &mut ReplicaSet) {
+    strip_metadata(&mut replica_set.metadata);
+    let spec = &mut replica_set.spec;
+    spec.template = None;
+    spec.selector = Default::default();
+    if let Some(status) = replica_set.status.as_mut() {
+        status.conditions = None;
+    }
+}
+
+fn spawn_reflector<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    strip: fn(&mut K),
+) -> (Store<K>, JoinHandle<()>)
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -478,7 +559,7 @@ where
     let (reader, writer) = reflector::store();
     let stream = reflector::reflector(
         writer,
-        watcher(api::<K>(client, namespace), watcher::Config::default()),
+        watcher(api::<K>(client, namespace), watcher::Config::default()).modify(strip),
     )
     .default_backoff();
     let task = tokio::spawn(async move {
@@ -521,8 +602,10 @@ impl Controller {
         health: Arc<Health>,
     ) -> (Self, Vec<JoinHandle<()>>) {
         let namespace = config.namespace.clone();
-        let (deployments, dep_task) = spawn_reflector::<Deployment>(&client, namespace.as_deref());
-        let (replica_sets, rs_task) = spawn_reflector::<ReplicaSet>(&client, namespace.as_deref());
+        let (deployments, dep_task) =
+            spawn_reflector(&client, namespace.as_deref(), strip_deployment);
+        let (replica_sets, rs_task) =
+            spawn_reflector(&client, namespace.as_deref(), strip_replica_set);
         let events = WpaEvents::new(
             client.clone(),
             "workerpodautoscaler",
@@ -549,6 +632,18 @@ impl Controller {
         )
     }
 
+    /// A [`DecisionSweep`] on this controller's caches and queue registry:
+    /// the in-memory part of a reconcile pass, for benchmarks and dry runs.
+    /// Take it before [`Controller::run`]; its Deployment and ReplicaSet
+    /// caches fill as the controller's reflectors sync.
+    #[must_use]
+    pub fn decision_sweep(&self) -> DecisionSweep {
+        DecisionSweep {
+            ctx: Arc::clone(&self.ctx),
+            states: HashMap::new(),
+        }
+    }
+
     /// Runs until `shutdown` is true: every WPA's task then finishes its
     /// reconcile in progress and stops.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), Error> {
@@ -565,7 +660,14 @@ impl Controller {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks: Tasks = HashMap::new();
         let mut listed: Option<HashSet<(String, String)>> = None;
-        let stream = watcher(wpas, watcher::Config::default()).default_backoff();
+        // Each task holds its WPA: without the `kubectl apply` annotation
+        // and the managed fields (status writes are merge patches).
+        let stream = watcher(wpas, watcher::Config::default())
+            .modify(|wpa: &mut WorkerPodAutoScaler| {
+                wpa.metadata.annotations = None;
+                wpa.metadata.managed_fields = None;
+            })
+            .default_backoff();
         let mut stream = std::pin::pin!(stream);
         let upsert = |tasks: &mut Tasks, wpa: WorkerPodAutoScaler| {
             let key = (wpa.namespace().unwrap_or_default(), wpa.name_any());
@@ -639,5 +741,123 @@ fn remove(ctx: &Context, tasks: &mut Tasks, key: &(String, String)) {
         drop(task);
         ctx.metrics.forget(&key.0, &key.1);
         tracing::info!(namespace = %key.0, wpa = %key.1, "WorkerPodAutoScaler deleted");
+    }
+}
+
+/// What one [`DecisionSweep::run`] decided, counted by outcome.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SweepSummary {
+    /// WPAs decided on (the core returned a plan).
+    pub decided: usize,
+    /// Of those, plans that change replicas (a reconcile would scale).
+    pub scales: usize,
+    /// WPAs whose queue has no snapshot yet (a reconcile waits).
+    pub not_polled: usize,
+    /// WPAs a reconcile would report as a problem (invalid spec,
+    /// unsupported queue URI, missing target) or whose queue failed.
+    pub problems: usize,
+}
+
+/// Decides for WPAs the way the controller's reconciles do, without any
+/// write: see [`Controller::decision_sweep`].
+pub struct DecisionSweep {
+    ctx: Arc<Context>,
+    states: HashMap<(String, String), TaskState>,
+}
+
+impl std::fmt::Debug for DecisionSweep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecisionSweep")
+            .field("wpas", &self.states.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A target answering from the reflector cache whose apply writes nothing.
+struct DryRunTarget(TargetReplicas);
+
+impl ScaleTarget for DryRunTarget {
+    type Error = std::convert::Infallible;
+
+    async fn replicas(&mut self) -> Result<TargetReplicas, Self::Error> {
+        Ok(self.0)
+    }
+
+    async fn apply(&mut self, _replicas: u32) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+impl DecisionSweep {
+    /// Decides for every WPA of `wpas` as a reconcile does: the same code
+    /// validates the spec, subscribes to its queue (once per WPA, as its
+    /// task does), reads the target's replicas from this controller's
+    /// reflector cache, and calls the core's `reconcile` on the queue's
+    /// latest snapshot, but the scale is not applied and no status, Event
+    /// or metric is written. No I/O: this is the in-memory part of a full
+    /// reconcile pass. Must be called inside a tokio runtime (a first
+    /// subscription to a queue starts its poller).
+    pub fn run<'a>(
+        &mut self,
+        wpas: impl IntoIterator<Item = &'a WorkerPodAutoScaler>,
+        now: SystemTime,
+    ) -> SweepSummary {
+        use futures::FutureExt as _;
+        let mut summary = SweepSummary::default();
+        for wpa in wpas {
+            let namespace = wpa.namespace().unwrap_or_default();
+            let state = self
+                .states
+                .entry((namespace.clone(), wpa.name_any()))
+                .or_default();
+            let Ok(inputs) = inputs(&self.ctx, wpa, &namespace, state) else {
+                summary.problems += 1;
+                continue;
+            };
+            let Some(subscription) = state.subscription.as_mut() else {
+                continue;
+            };
+            let mut target = DryRunTarget(inputs.replicas);
+            // Every await inside is ready at once: the snapshot is the
+            // poller's latest publication, the target a cached count.
+            let Some(result) = wpa_core::reconcile(
+                subscription,
+                &mut target,
+                &inputs.valid.spec,
+                self.ctx.config.scale_down_delay,
+                inputs.last_scale_time,
+                now,
+            )
+            .now_or_never() else {
+                summary.problems += 1;
+                continue;
+            };
+            match result {
+                Ok(plan) => {
+                    summary.decided += 1;
+                    if plan.operation.changes_replicas() {
+                        summary.scales += 1;
+                    }
+                }
+                Err(ReconcileError::Queue(PollerError::NotPolledYet { .. })) => {
+                    summary.not_polled += 1;
+                }
+                Err(_) => summary.problems += 1,
+            }
+        }
+        summary
+    }
+
+    /// WPAs this sweep holds a state (and queue subscription) for.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Whether it holds none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
     }
 }

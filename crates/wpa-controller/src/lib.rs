@@ -21,7 +21,10 @@ mod leader;
 mod limiter;
 mod metrics;
 
-pub use controller::{CONDITION_FRESH, CONDITION_VALID, Controller, ControllerConfig, Health};
+pub use controller::{
+    CONDITION_FRESH, CONDITION_VALID, Controller, ControllerConfig, DecisionSweep, Health,
+    SweepSummary,
+};
 pub use http::serve_http;
 pub use leader::{LeaderElection, LeaderElectionConfig};
 pub use limiter::RateLimiter;

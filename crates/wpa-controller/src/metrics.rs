@@ -40,12 +40,28 @@ pub struct WpaSample {
     pub available: f64,
 }
 
+/// Every series of one WPA, so that an update or a removal is one lookup.
+#[derive(Debug, Default)]
+struct WpaSeries {
+    /// Successful reconciles and the last one's duration (`None`: none yet).
+    loops: Option<(u64, f64)>,
+    /// The queue name label and the gauges (`None`: not observed yet).
+    gauges: Option<(String, WpaSample)>,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    loops: BTreeMap<(String, String), u64>,
-    durations: BTreeMap<(String, String), f64>,
-    samples: BTreeMap<WpaLabels, WpaSample>,
+    /// By (name, namespace): the reference's label order, and the order the
+    /// series are rendered in.
+    wpas: BTreeMap<(String, String), WpaSeries>,
     logs: BTreeMap<&'static str, u64>,
+}
+
+impl Inner {
+    fn series(&mut self, name: &str, namespace: &str) -> &mut WpaSeries {
+        let key = (name.to_owned(), namespace.to_owned());
+        self.wpas.entry(key).or_default()
+    }
 }
 
 /// The controller's metrics.
@@ -79,31 +95,23 @@ impl Metrics {
 
     /// Records one successful reconcile and its duration.
     pub fn loop_success(&self, namespace: &str, name: &str, seconds: f64) {
-        let key = (name.to_owned(), namespace.to_owned());
         let mut inner = self.lock();
-        *inner.loops.entry(key.clone()).or_default() += 1;
-        inner.durations.insert(key, seconds);
+        let series = inner.series(name, namespace);
+        let count = series.loops.map_or(0, |(count, _)| count);
+        series.loops = Some((count + 1, seconds));
     }
 
     /// Sets the queue and worker gauges of one WPA.
     pub fn observe(&self, labels: WpaLabels, sample: WpaSample) {
         let mut inner = self.lock();
-        // A queue change replaces the old series.
-        inner.samples.retain(|old, _| {
-            !(old.name == labels.name && old.namespace == labels.namespace) || *old == labels
-        });
-        inner.samples.insert(labels, sample);
+        // One gauge set per WPA: a queue change replaces the old series.
+        inner.series(&labels.name, &labels.namespace).gauges = Some((labels.queue_name, sample));
     }
 
     /// Removes every series of a deleted WPA.
     pub fn forget(&self, namespace: &str, name: &str) {
         let key = (name.to_owned(), namespace.to_owned());
-        let mut inner = self.lock();
-        inner.loops.remove(&key);
-        inner.durations.remove(&key);
-        inner
-            .samples
-            .retain(|labels, _| !(labels.name == name && labels.namespace == namespace));
+        self.lock().wpas.remove(&key);
     }
 
     /// Counts one log message of `severity` (`info`, `warning`, `error`).
@@ -127,7 +135,11 @@ impl Metrics {
             out,
             "# HELP wpa_controller_loop_count_success Number of successful reconcile loops.\n# TYPE wpa_controller_loop_count_success counter"
         );
-        for ((name, namespace), count) in &inner.loops {
+        let loops = inner
+            .wpas
+            .iter()
+            .filter_map(|(key, series)| Some((key, series.loops?)));
+        for ((name, namespace), (count, _)) in loops.clone() {
             let _ = writeln!(
                 out,
                 "wpa_controller_loop_count_success{{{}}} {count}",
@@ -138,7 +150,7 @@ impl Metrics {
             out,
             "# HELP wpa_controller_loop_duration_seconds Duration of the last reconcile loop.\n# TYPE wpa_controller_loop_duration_seconds gauge"
         );
-        for ((name, namespace), seconds) in &inner.durations {
+        for ((name, namespace), (_, seconds)) in loops {
             let _ = writeln!(
                 out,
                 "wpa_controller_loop_duration_seconds{{{}}} {seconds}",
@@ -166,12 +178,16 @@ impl Metrics {
         ];
         for (metric, help, value) in gauges {
             let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} gauge");
-            for (labels, sample) in &inner.samples {
+            let gauges = inner
+                .wpas
+                .iter()
+                .filter_map(|(key, series)| Some((key, series.gauges.as_ref()?)));
+            for ((name, namespace), (queue_name, sample)) in gauges {
                 let _ = writeln!(
                     out,
                     "{metric}{{{},queueName=\"{}\"}} {}",
-                    wpa(&labels.name, &labels.namespace),
-                    escape(&labels.queue_name),
+                    wpa(name, namespace),
+                    escape(queue_name),
                     value(sample)
                 );
             }
@@ -255,5 +271,32 @@ mod tests {
         metrics.forget("ns", "a");
         let text = metrics.render();
         assert!(!text.contains("workerpodautoscaler=\"a\""));
+    }
+
+    #[test]
+    fn a_queue_change_replaces_the_series() {
+        let metrics = Metrics::default();
+        let labels = |name: &str, queue: &str| WpaLabels {
+            name: name.into(),
+            namespace: "ns".into(),
+            queue_name: queue.into(),
+        };
+        metrics.observe(labels("a", "old"), WpaSample::default());
+        metrics.observe(labels("b", "old"), WpaSample::default());
+        metrics.observe(labels("a", "new"), WpaSample::default());
+        let text = metrics.render();
+        let current: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("wpa_worker_current{"))
+            .collect();
+        assert_eq!(
+            current,
+            [
+                "wpa_worker_current{namespace=\"ns\",workerpodautoscaler=\"a\",queueName=\"new\"} 0",
+                "wpa_worker_current{namespace=\"ns\",workerpodautoscaler=\"b\",queueName=\"old\"} 0",
+            ]
+        );
+        // Gauges without a reconcile yet: no loop series.
+        assert!(!text.contains("wpa_controller_loop_count_success{"));
     }
 }

@@ -673,3 +673,61 @@ async fn leader_failover() {
     // Scaled, wrote status, events and the lease: all within deploy/rbac.yaml.
     assert_rbac_allows(&server.requests());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_sweep_decides_from_the_caches_without_writing() {
+    let server = ApiServer::start().await.unwrap();
+    server.insert(deployment("jobs", "busy", 1)).unwrap();
+    server.insert(deployment("jobs", "steady", 2)).unwrap();
+    server
+        .insert(wpa("jobs", "scales", "busy", "fake://backlog"))
+        .unwrap();
+    server
+        .insert(wpa("jobs", "holds", "steady", "fake://steady"))
+        .unwrap();
+    server
+        .insert(wpa("jobs", "orphan", "missing", "fake://steady"))
+        .unwrap();
+    server
+        .insert(wpa("jobs", "bad-uri", "steady", "sqs://nope"))
+        .unwrap();
+    let queues = Arc::new(FakeQueues::default());
+    queues.set("fake://backlog", 15);
+    queues.set("fake://steady", 4);
+    let (controller, reflectors) = wpa_controller::Controller::new(
+        server.client().unwrap(),
+        config(),
+        Arc::clone(&queues) as Arc<dyn SourceFactory>,
+        Arc::new(Metrics::default()),
+        Arc::new(Health::default()),
+    );
+    let mut sweep = controller.decision_sweep();
+    let wpas: Vec<wpa_kube::WorkerPodAutoScaler> = server
+        .list("k8s.practo.dev/v1", "workerpodautoscalers", Some("jobs"))
+        .into_iter()
+        .map(|object| serde_json::from_value(object).unwrap())
+        .collect();
+    let mut summary = wpa_controller::SweepSummary::default();
+    // Until the Deployment cache has synced and both queues were polled.
+    eventually(
+        "the caches and the first polls",
+        Duration::from_secs(10),
+        || {
+            summary = sweep.run(&wpas, std::time::SystemTime::now());
+            summary.decided == 2
+        },
+    )
+    .await;
+    assert_eq!(sweep.len(), 4);
+    assert_eq!(summary.scales, 1, "{summary:?}");
+    assert_eq!(summary.not_polled, 0, "{summary:?}");
+    assert_eq!(summary.problems, 2, "{summary:?}");
+    // Nothing scaled, no status, no Event: only list and watch requests.
+    assert_eq!(replicas(&server, "jobs", "busy"), Some(1));
+    assert!(
+        server.requests().iter().all(|r| r.method == Method::GET),
+        "{:?}",
+        server.requests()
+    );
+    reflectors.iter().for_each(tokio::task::JoinHandle::abort);
+}

@@ -9,7 +9,7 @@
 //!
 //! - any namespaced resource under `/api/v1` or `/apis/{group}/{version}`
 //!   (Deployments, ReplicaSets, WorkerPodAutoScalers, Leases, Events, ...):
-//!   list (one namespace or all), get, create (`generateName` included),
+//!   list (one namespace or all, in pages with `limit` and `continue`), get, create (`generateName` included),
 //!   replace, patch (JSON merge, strategic merge treated as merge, JSON
 //!   patch, server-side apply with field-ownership conflicts), delete;
 //! - `watch=true` streams of JSON events from a `resourceVersion` (or the
@@ -689,8 +689,37 @@ impl Store {
         }
     }
 
-    fn list(&self, target: &Target) -> Value {
-        let items: Vec<Value> = self
+    /// A list, in pages when the client asks for them (`limit`, then
+    /// `continue`), as the API server does: the informers of kube-rs list
+    /// 500 objects per page. The continue token names the last key and the
+    /// first page's resourceVersion; later pages read the current objects
+    /// (the real server reads a consistent snapshot, or answers 410 once it
+    /// has expired: neither is emulated).
+    fn list(&self, target: &Target, query: &str) -> Result<Value, Failure> {
+        let limit = match query_param(query, "limit") {
+            Some(limit) => Some(
+                limit
+                    .parse::<usize>()
+                    .map_err(|_| Failure(400, format!("limit: not a count: {limit}")))?,
+            ),
+            None => None,
+        };
+        let (rv, after) = match query_param(query, "continue").filter(|c| !c.is_empty()) {
+            Some(token) => {
+                let bad = || {
+                    Failure(
+                        400,
+                        format!("continue: not a token of this server: {token}"),
+                    )
+                };
+                let (rv, last) = token.split_once('.').ok_or_else(bad)?;
+                let (namespace, name) = last.split_once('.').ok_or_else(bad)?;
+                let rv = rv.parse::<u64>().map_err(|_| bad())?;
+                (rv, Some((namespace.to_owned(), name.to_owned())))
+            }
+            None => (self.rv, None),
+        };
+        let mut items = self
             .objects
             .iter()
             .filter(|((gv, resource, namespace, _), _)| {
@@ -698,14 +727,27 @@ impl Store {
                     && *resource == target.resource
                     && target.namespace.as_ref().is_none_or(|ns| ns == namespace)
             })
-            .map(|(_, object)| object.clone())
-            .collect();
-        json!({
+            .filter(|((_, _, namespace, name), _)| {
+                after
+                    .as_ref()
+                    .is_none_or(|(ns, n)| (namespace, name) > (ns, n))
+            });
+        let page: Vec<(&Key, &Value)> = match limit {
+            Some(limit) if limit > 0 => items.by_ref().take(limit).collect(),
+            _ => items.by_ref().collect(),
+        };
+        let mut metadata = json!({"resourceVersion": rv.to_string()});
+        if let (Some((key, _)), true) = (page.last(), items.next().is_some()) {
+            // A namespace is a DNS label (no dots); a name may hold dots,
+            // so it goes last.
+            metadata["continue"] = json!(format!("{rv}.{}.{}", key.2, key.3));
+        }
+        Ok(json!({
             "kind": format!("{}List", kind_of(&target.resource)),
             "apiVersion": target.gv,
-            "metadata": {"resourceVersion": self.rv.to_string()},
-            "items": items,
-        })
+            "metadata": metadata,
+            "items": page.into_iter().map(|(_, object)| object.clone()).collect::<Vec<_>>(),
+        }))
     }
 }
 
@@ -860,7 +902,7 @@ fn dispatch(
 ) -> Handled {
     let Some(namespace) = target.namespace.clone() else {
         if *method == Method::GET {
-            return Ok(store.list(target));
+            return store.list(target, query);
         }
         return Err(Failure(
             405,
@@ -869,7 +911,7 @@ fn dispatch(
     };
     let Some(name) = target.name.clone() else {
         return match *method {
-            Method::GET => Ok(store.list(target)),
+            Method::GET => store.list(target, query),
             Method::POST => store.create(target, &namespace, body),
             _ => Err(Failure(405, format!("{method} on a collection"))),
         };
@@ -1017,7 +1059,7 @@ fn watch_response(shared: &Arc<Shared>, target: Target, query: &str) -> Response
         Some(rv) if rv > 0 => rv,
         _ => {
             // No version: the current objects first, as ADDED.
-            let list = store.list(&target);
+            let list = store.list(&target, "").unwrap_or_default();
             if let Some(items) = list["items"].as_array() {
                 for item in items {
                     pending.push_back(json!({"type": "ADDED", "object": item}));

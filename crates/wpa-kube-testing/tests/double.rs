@@ -132,6 +132,59 @@ async fn list_and_watch_from_a_resource_version() {
 }
 
 #[tokio::test]
+async fn list_in_pages() {
+    let server = ApiServer::start().await.unwrap();
+    let client = server.client().unwrap();
+    for (namespace, name) in [("a", "x.1"), ("a", "y"), ("b", "x"), ("b", "z"), ("c", "w")] {
+        let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+        api.create(&PostParams::default(), &deployment(name))
+            .await
+            .unwrap();
+    }
+    let all: Api<Deployment> = Api::all(client);
+    let rv = server.resource_version().to_string();
+    let mut pages = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut params = ListParams::default().limit(2);
+        if let Some(token) = token.take() {
+            params = params.continue_token(&token);
+        }
+        let page = all.list(&params).await.unwrap();
+        // Every page carries the first page's resourceVersion.
+        assert_eq!(page.metadata.resource_version.as_deref(), Some(rv.as_str()));
+        pages.push(
+            page.items
+                .iter()
+                .map(|d| format!("{}/{}", d.namespace().unwrap(), d.name_any()))
+                .collect::<Vec<_>>(),
+        );
+        match page.metadata.continue_ {
+            Some(next) if !next.is_empty() => token = Some(next),
+            _ => break,
+        }
+        assert!(pages.len() < 10, "the continue token does not advance");
+    }
+    assert_eq!(
+        pages,
+        [vec!["a/x.1", "a/y"], vec!["b/x", "b/z"], vec!["c/w"]]
+    );
+    // Without a limit: everything at once; a forged token: 400.
+    assert_eq!(
+        all.list(&ListParams::default()).await.unwrap().items.len(),
+        5
+    );
+    let error = all
+        .list(&ListParams::default().limit(2).continue_token("nonsense"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, kube::Error::Api(ref s) if s.code == 400),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn scale_subresource_and_injected_faults() {
     let server = ApiServer::start().await.unwrap();
     let client = server.client_without_retry().unwrap();
