@@ -75,9 +75,10 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
         let sqs = if services.iter().any(|s| s == "sqs") {
             let options = wpa_sqs::SqsOptions {
                 regions: args.aws_regions(),
-                // Measured for the rate floor (secondsToProcessOneJob);
-                // cached 60 s per queue.
-                arrival_rate: true,
+                // The arrival rate is measured (CloudWatch, cached 60 s per
+                // queue) only while a WPA with secondsToProcessOneJob
+                // watches the queue: the controller asks for it per poll.
+                arrival_rate: false,
                 ..wpa_sqs::SqsOptions::default()
             };
             Some((wpa_sqs::SqsClients::new(options).await, args.sqs_poller()))

@@ -73,6 +73,7 @@ async fn waiting(server: &BeanstalkdServer, tube: &str, count: u64) {
 const SHORT: PollRequest = PollRequest {
     wake_up: false,
     long_poll: Duration::from_secs(1),
+    arrival_rate: false,
 };
 
 #[tokio::test]
@@ -173,6 +174,7 @@ async fn wake_up_leaves_the_job_ready_with_its_priority_and_place() {
         .poll(PollRequest {
             wake_up: true,
             long_poll: Duration::from_secs(10),
+            arrival_rate: false,
         })
         .await
         .unwrap();
@@ -201,6 +203,7 @@ async fn wake_up_returns_on_the_first_put_and_times_out_when_empty() {
         .poll(PollRequest {
             wake_up: true,
             long_poll: Duration::from_secs(1),
+            arrival_rate: false,
         })
         .await
         .unwrap();
@@ -212,6 +215,7 @@ async fn wake_up_returns_on_the_first_put_and_times_out_when_empty() {
             .poll(PollRequest {
                 wake_up: true,
                 long_poll: Duration::from_secs(20),
+                arrival_rate: false,
             })
             .await;
         (snapshot, Instant::now())
@@ -333,6 +337,7 @@ async fn recovers_from_a_server_restart_in_the_same_process() {
             .poll(PollRequest {
                 wake_up: true,
                 long_poll: Duration::from_secs(2),
+                arrival_rate: false,
             })
             .await
             .map_err(|_| ());

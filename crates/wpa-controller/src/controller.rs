@@ -343,6 +343,9 @@ async fn reconcile_one(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Tas
         return;
     };
     subscription.set_replicas(replicas.current);
+    // Only a spec with the rate floor makes the SQS poller pay CloudWatch
+    // for the arrival rate, as in the reference.
+    subscription.set_needs_arrival_rate(valid.spec.seconds_to_process_one_job() > 0.0);
     let mut target = CachedTarget {
         replicas,
         inner: KubeScaleTarget::new(

@@ -3,7 +3,7 @@
 //! the real kube client, with a fake queue whose length the test sets.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +19,8 @@ use wpa_poller::{PollRequest, PollerConfig, QueueSource, Registry, Subscription}
 #[derive(Default)]
 struct FakeQueues {
     lengths: Mutex<HashMap<String, Arc<AtomicU32>>>,
+    /// Per queue: whether its latest poll asked for the arrival rate.
+    asked_rate: Mutex<HashMap<String, Arc<AtomicBool>>>,
 }
 
 impl FakeQueues {
@@ -31,12 +33,21 @@ impl FakeQueues {
                 .or_default(),
         )
     }
+    fn asked_rate(&self, uri: &str) -> Arc<AtomicBool> {
+        Arc::clone(
+            self.asked_rate
+                .lock()
+                .unwrap()
+                .entry(uri.to_owned())
+                .or_default(),
+        )
+    }
     fn set(&self, uri: &str, messages: u32) {
         self.length(uri).store(messages, Ordering::SeqCst);
     }
 }
 
-struct FakeSource(Arc<AtomicU32>);
+struct FakeSource(Arc<AtomicU32>, Arc<AtomicBool>);
 
 #[derive(Debug, thiserror::Error)]
 #[error("never")]
@@ -45,6 +56,7 @@ struct Never;
 impl QueueSource for FakeSource {
     type Error = Never;
     async fn poll(&mut self, request: PollRequest) -> Result<QueueSnapshot, Never> {
+        self.1.store(request.arrival_rate, Ordering::SeqCst);
         let messages = self.0.load(Ordering::SeqCst);
         if request.wake_up && messages == 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -59,10 +71,13 @@ impl SourceFactory for FakeQueues {
             return Err("only fake:// queues in this test".to_owned());
         }
         let length = self.length(uri);
+        let asked_rate = self.asked_rate(uri);
         let mut config = PollerConfig::new(Duration::from_millis(20), Duration::from_millis(20));
         config.min_poll_gap = Duration::from_millis(5);
         registry
-            .subscribe(uri, config, None, || Ok::<_, Never>(FakeSource(length)))
+            .subscribe(uri, config, None, || {
+                Ok::<_, Never>(FakeSource(length, asked_rate))
+            })
             .map_err(|e| e.to_string())
     }
 }
@@ -586,6 +601,42 @@ async fn one_poller_per_queue_shared_by_its_autoscalers() {
         .await;
     }
     assert_eq!(run.queues.lengths.lock().unwrap().len(), 1);
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_spec_with_seconds_to_process_one_job_asks_for_the_arrival_rate() {
+    let run = start(config(), |server, queues| {
+        queues.set("fake://plain", 2);
+        queues.set("fake://rated", 2);
+        server.insert(deployment("jobs", "plain", 1)).unwrap();
+        server.insert(deployment("jobs", "rated", 1)).unwrap();
+        server
+            .insert(wpa("jobs", "plain", "plain", "fake://plain"))
+            .unwrap();
+        let mut rated = wpa("jobs", "rated", "rated", "fake://rated");
+        rated["spec"]["secondsToProcessOneJob"] = json!(0.5);
+        server.insert(rated).unwrap();
+    })
+    .await;
+    let asked = |uri: &str| run.queues.asked_rate(uri).load(Ordering::SeqCst);
+    // The poll right after the first reconcile asks for it, without
+    // waiting for the next short poll.
+    eventually(
+        "the rated queue is polled for its rate",
+        Duration::from_secs(5),
+        || asked("fake://rated"),
+    )
+    .await;
+    for name in ["plain", "rated"] {
+        eventually("reconciled", Duration::from_secs(5), || {
+            status(&run.server, "jobs", name)["Conditions"].is_array()
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await; // several polls
+    assert!(!asked("fake://plain"));
+    assert!(asked("fake://rated"));
     run.stop().await;
 }
 

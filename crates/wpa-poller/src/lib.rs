@@ -10,7 +10,7 @@
 //! the previous one, so a reconcile runs right away instead of at the next
 //! resync. See [`PollerConfig`] for the schedule.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -32,6 +32,12 @@ pub struct PollRequest {
     pub wake_up: bool,
     /// The longest a wake-up poll may block (the `*-long-poll-interval`).
     pub long_poll: Duration,
+    /// A subscriber decides on the arrival rate (its spec sets
+    /// `secondsToProcessOneJob`; see [`Subscription::set_needs_arrival_rate`]).
+    /// A source that pays for measuring the rate (SQS: a CloudWatch call)
+    /// measures it only then, as the reference does; one that measures it
+    /// for free (beanstalkd) may ignore this.
+    pub arrival_rate: bool,
 }
 
 /// One queue, polled by the driver.
@@ -157,6 +163,8 @@ struct Subscribers {
     next_id: u64,
     /// Replicas per subscriber; `None` until told (counts as running).
     replicas: HashMap<u64, Option<u32>>,
+    /// Subscribers that decide on the arrival rate.
+    arrival_rate: HashSet<u64>,
     closed: bool,
 }
 
@@ -188,6 +196,10 @@ impl Shared {
 
     fn all_at_zero(&self) -> bool {
         self.lock().all_at_zero()
+    }
+
+    fn needs_arrival_rate(&self) -> bool {
+        !self.lock().arrival_rate.is_empty()
     }
 }
 
@@ -300,6 +312,26 @@ impl Subscription {
         }
     }
 
+    /// Tells the poller whether this subscriber decides on the arrival
+    /// rate: polls ask for it ([`PollRequest::arrival_rate`]) while any
+    /// subscriber does. The first subscriber to need it triggers a poll at
+    /// once (after `min_poll_gap`), so the rate does not wait for the next
+    /// short poll.
+    pub fn set_needs_arrival_rate(&self, needed: bool) {
+        let mut subscribers = self.shared.lock();
+        let before = !subscribers.arrival_rate.is_empty();
+        if needed {
+            subscribers.arrival_rate.insert(self.id);
+        } else {
+            subscribers.arrival_rate.remove(&self.id);
+        }
+        let now_needed = !subscribers.arrival_rate.is_empty();
+        drop(subscribers);
+        if now_needed && !before {
+            self.shared.nudge.notify_one();
+        }
+    }
+
     /// The latest snapshot, marked stale when older than the bound; `None`
     /// before the first successful poll.
     #[must_use]
@@ -341,6 +373,7 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         let mut subscribers = self.shared.lock();
         subscribers.replicas.remove(&self.id);
+        subscribers.arrival_rate.remove(&self.id);
         if subscribers.replicas.is_empty() {
             subscribers.closed = true;
         }
@@ -375,6 +408,7 @@ async fn run_poller<S: QueueSource>(shared: Arc<Shared>, mut source: S) {
         let request = PollRequest {
             wake_up,
             long_poll: config.long_poll,
+            arrival_rate: shared.needs_arrival_rate(),
         };
         let result = if wake_up {
             let poll = source.poll(request);
@@ -437,6 +471,9 @@ async fn run_poller<S: QueueSource>(shared: Arc<Shared>, mut source: S) {
                     if !failed && shared.all_at_zero() {
                         // Scaled to zero: look now, to start waking-up polls.
                         next = not_before.max(Instant::now());
+                    } else if !failed && !request.arrival_rate && shared.needs_arrival_rate() {
+                        // A subscriber needs the rate the last poll skipped.
+                        next = next.min(not_before.max(Instant::now()));
                     }
                 }
             }

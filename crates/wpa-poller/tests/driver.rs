@@ -130,6 +130,41 @@ async fn short_polls_every_interval_and_changes_are_pushed_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_arrival_rate_is_asked_for_while_a_subscriber_needs_it() {
+    let registry = Registry::new();
+    let fake = Fake::with([Ok(3)]);
+    let first = registry
+        .subscribe("q", config(), Some(1), || Ok::<_, Failure>(fake.clone()))
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = registry
+        .subscribe("q", config(), Some(1), || Ok::<_, Failure>(fake.clone()))
+        .unwrap();
+    // Needing the rate polls again at once, not 20 s later.
+    second.set_needs_arrival_rate(true);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let asked: Vec<bool> = fake
+        .requests()
+        .iter()
+        .map(|(_, r)| r.arrival_rate)
+        .collect();
+    assert_eq!(asked, [false, true]);
+    // Still needed by one subscriber: every poll asks.
+    first.set_needs_arrival_rate(false);
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    assert!(fake.requests().iter().skip(1).all(|(_, r)| r.arrival_rate));
+    let polls = fake.requests().len();
+    assert_eq!(polls, 4, "no extra polls once the rate was asked for");
+    // The subscriber that needed it gone: no more.
+    drop(second);
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    let requests = fake.requests();
+    assert!(requests.len() >= polls + 2);
+    assert!(requests[polls..].iter().all(|(_, r)| !r.arrival_rate));
+    drop(first);
+}
+
+#[tokio::test(start_paused = true)]
 async fn wake_up_polls_only_when_every_subscriber_is_at_zero_and_queue_empty() {
     let registry = Registry::new();
     let fake = Fake::with([Ok(0)]);

@@ -64,8 +64,11 @@ pub struct SqsOptions {
     /// Count `ApproximateNumberOfMessagesDelayed` in the backlog (not done
     /// by the reference; the delayed count is always reported).
     pub count_delayed: bool,
-    /// Measure the arrival rate (CloudWatch `NumberOfMessagesSent`). The
-    /// reference measures it only when `secondsToProcessOneJob` is set.
+    /// Always measure the arrival rate (CloudWatch `NumberOfMessagesSent`).
+    /// Off (the default), it is measured only for polls that ask for it
+    /// ([`wpa_poller::PollRequest::arrival_rate`]: while an autoscaler whose
+    /// spec sets `secondsToProcessOneJob` watches the queue), as the
+    /// reference does.
     pub arrival_rate: bool,
     /// Ask CloudWatch `NumberOfMessagesReceived` whether the workers of an
     /// empty queue are idle (the reference does). Off: idle stays unknown.

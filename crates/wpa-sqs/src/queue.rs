@@ -184,6 +184,8 @@ pub struct SqsQueue {
     cloudwatch: Option<CloudWatchMetrics>,
     count_delayed: bool,
     arrival_rate: bool,
+    /// This poll measures the rate: `arrival_rate` or the request asks.
+    rate_wanted: bool,
     idle_from_cloudwatch: bool,
     probe_min_max_receive_count: u32,
     guarded_wake_up_interval: Option<Duration>,
@@ -211,16 +213,16 @@ impl SqsQueue {
         cloudwatch: aws_sdk_cloudwatch::Client,
         options: &SqsOptions,
     ) -> SqsQueue {
-        let cloudwatch = (options.arrival_rate || options.idle_from_cloudwatch).then(|| {
-            CloudWatchMetrics::new(
-                cloudwatch,
-                url.as_str(),
-                url.name(),
-                options.arrival_rate_window,
-                options.idle_window,
-                options.cloudwatch_cache_ttl,
-            )
-        });
+        // Always there: a poll may ask for the rate even when the options
+        // do not (`PollRequest::arrival_rate`). Making it calls nothing.
+        let cloudwatch = Some(CloudWatchMetrics::new(
+            cloudwatch,
+            url.as_str(),
+            url.name(),
+            options.arrival_rate_window,
+            options.idle_window,
+            options.cloudwatch_cache_ttl,
+        ));
         SqsQueue {
             url,
             region,
@@ -228,6 +230,7 @@ impl SqsQueue {
             cloudwatch,
             count_delayed: options.count_delayed,
             arrival_rate: options.arrival_rate,
+            rate_wanted: options.arrival_rate,
             idle_from_cloudwatch: options.idle_from_cloudwatch,
             probe_min_max_receive_count: options.probe_min_max_receive_count,
             guarded_wake_up_interval: options.guarded_wake_up_interval,
@@ -276,6 +279,7 @@ impl SqsQueue {
         request: PollRequest,
         now: SystemTime,
     ) -> Result<SqsObservation, Error> {
+        self.rate_wanted = self.arrival_rate || request.arrival_rate;
         if !request.wake_up {
             return self.attributes(PollMethod::Attributes, true, now).await;
         }
@@ -353,7 +357,7 @@ impl SqsQueue {
         let mut cloudwatch_error = None;
         let mut idle = Idleness::Unknown;
         if let Some(cloudwatch) = self.cloudwatch.as_mut().filter(|_| with_cloudwatch) {
-            if self.arrival_rate {
+            if self.rate_wanted {
                 match cloudwatch.messages_sent_per_minute(now).await {
                     Ok(rate) => self.last_rate = Some(rate),
                     Err(e) => {
@@ -377,7 +381,7 @@ impl SqsQueue {
             method,
             counts: Some(counts),
             messages,
-            messages_sent_per_minute: if self.arrival_rate {
+            messages_sent_per_minute: if self.rate_wanted {
                 self.last_rate
             } else {
                 None
@@ -407,7 +411,7 @@ impl SqsQueue {
             method: PollMethod::Probe,
             counts: None,
             messages: received,
-            messages_sent_per_minute: if self.arrival_rate {
+            messages_sent_per_minute: if self.rate_wanted {
                 self.last_rate
             } else {
                 None
@@ -435,6 +439,7 @@ impl wpa_core::QueueMetrics for SqsQueue {
         let request = PollRequest {
             wake_up: false,
             long_poll: Duration::ZERO,
+            arrival_rate: false,
         };
         let observation = self.observe(request, SystemTime::now()).await?;
         Ok(observation.snapshot(self.replicas.get()))

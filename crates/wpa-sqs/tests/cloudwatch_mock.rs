@@ -214,6 +214,7 @@ fn queue(sqs: Sqs, cloudwatch: CloudWatch, options: &SqsOptions) -> SqsQueue {
 const SHORT: PollRequest = PollRequest {
     wake_up: false,
     long_poll: Duration::from_secs(20),
+    arrival_rate: false,
 };
 
 #[tokio::test]
@@ -269,6 +270,39 @@ async fn cloudwatch_is_not_asked_about_idleness_under_a_backlog() {
         assert_eq!(obs.messages, visible + not_visible);
         assert_eq!(received.num_calls(), 0);
     }
+}
+
+#[tokio::test]
+async fn the_rate_is_measured_for_the_polls_that_ask_for_it() {
+    let attrs = mock!(Sqs::get_queue_attributes).then_output(|| attributes(5, 0, 0));
+    let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&attrs]);
+    let sent = mock!(CloudWatch::get_metric_data)
+        .match_requests(|r| metric_name(r) == "NumberOfMessagesSent")
+        .then_output(|| output(&[12.0]));
+    let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&sent]);
+    // The controller's setting: the rate only on request.
+    let mut q = queue(sqs, cloudwatch, &SqsOptions::default());
+    let obs = q.observe(SHORT, now()).await.unwrap();
+    assert_eq!(obs.messages_sent_per_minute, None);
+    assert_eq!(
+        sent.num_calls(),
+        0,
+        "nobody needs the rate: no CloudWatch call"
+    );
+    let asking = PollRequest {
+        arrival_rate: true,
+        ..SHORT
+    };
+    let obs = q.observe(asking, now()).await.unwrap();
+    assert_eq!(obs.messages_sent_per_minute, Some(12.0));
+    assert_eq!(sent.num_calls(), 1);
+    // Nobody asks any more: no rate reported, none fetched.
+    let obs = q
+        .observe(SHORT, now() + Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(obs.messages_sent_per_minute, None);
+    assert_eq!(sent.num_calls(), 1);
 }
 
 #[tokio::test]
@@ -423,6 +457,7 @@ async fn a_guarded_wake_up_never_receives_and_never_asks_cloudwatch() {
     let wake = PollRequest {
         wake_up: true,
         long_poll: Duration::from_millis(20),
+        arrival_rate: false,
     };
     for _ in 0..3 {
         let obs = q.observe(wake, now()).await.unwrap();

@@ -102,6 +102,7 @@ fn short() -> PollRequest {
     PollRequest {
         wake_up: false,
         long_poll: Duration::from_secs(1),
+        arrival_rate: false,
     }
 }
 
@@ -109,6 +110,7 @@ fn wake_up(long_poll: Duration) -> PollRequest {
     PollRequest {
         wake_up: true,
         long_poll,
+        arrival_rate: false,
     }
 }
 
