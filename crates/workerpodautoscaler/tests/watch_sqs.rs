@@ -3,9 +3,11 @@
 //! port), with messages put by the official SDK.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -13,6 +15,16 @@ use wpa_sqs::testing::MotoServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_workerpodautoscaler");
 const REGION: &str = "us-east-1";
+const PROXY_VARIABLES: [&str; 8] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
 
 /// The producer: the SDK's SQS client on the emulator (with the adapter's
 /// HTTP client and test credentials).
@@ -36,7 +48,20 @@ struct Watch {
 
 impl Watch {
     fn start(moto: &MotoServer, queue_url: &str) -> Watch {
-        let mut child = Command::new(BIN)
+        Watch::start_with_proxy(moto, queue_url, None)
+    }
+
+    /// `proxy`: the `HTTP_PROXY` of the process (none by default, whatever
+    /// the environment of the tests).
+    fn start_with_proxy(moto: &MotoServer, queue_url: &str, proxy: Option<&str>) -> Watch {
+        let mut command = Command::new(BIN);
+        for name in PROXY_VARIABLES {
+            command.env_remove(name);
+        }
+        if let Some(proxy) = proxy {
+            command.env("HTTP_PROXY", proxy);
+        }
+        let mut child = command
             .args(["watch", "--queue-uri", queue_url, "--min-replicas", "0"])
             .args(["--max-replicas", "10", "--target-messages-per-worker", "2"])
             .args(["--sqs-endpoint", &moto.endpoint(), "--aws-regions", REGION])
@@ -183,4 +208,96 @@ fn a_malformed_sqs_url_is_a_one_line_error_and_status_2() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+/// A plain HTTP forward proxy on 127.0.0.1 that records each request line
+/// (`POST http://127.0.0.1:<moto>/ HTTP/1.1`) and relays it, one request
+/// per connection (`Connection: close` upstream).
+fn forward_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                let _ = relay(client, &log);
+            });
+        }
+    });
+    (url, seen)
+}
+
+fn relay(mut client: TcpStream, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    log.lock().unwrap().push(request_line.trim_end().to_owned());
+    let bad = || std::io::Error::other(format!("not a proxy request: {request_line:?}"));
+    let mut parts = request_line.split_whitespace();
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let (authority, path) = target
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split_once('/'))
+        .ok_or_else(bad)?;
+    let mut upstream = TcpStream::connect(authority)?;
+    write!(upstream, "{method} /{path} {version}\r\n")?;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header == "\r\n" {
+            break;
+        }
+        let name = header.to_ascii_lowercase();
+        if !name.starts_with("connection:") && !name.starts_with("proxy-connection:") {
+            upstream.write_all(header.as_bytes())?;
+        }
+    }
+    upstream.write_all(b"Connection: close\r\n\r\n")?;
+    let mut to_upstream = upstream.try_clone()?;
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut to_upstream));
+    std::io::copy(&mut upstream, &mut client)?;
+    client.shutdown(Shutdown::Both)
+}
+
+#[test]
+fn sqs_calls_go_through_the_proxy_of_the_environment() {
+    let moto = MotoServer::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sqs = runtime.block_on(producer(&moto));
+    let queue_url = runtime.block_on(async {
+        let url = sqs
+            .create_queue()
+            .queue_name("behind-a-proxy")
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_owned();
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body("x")
+            .send()
+            .await
+            .unwrap();
+        url
+    });
+    let (proxy, seen) = forward_proxy();
+    let watch = Watch::start_with_proxy(&moto, &queue_url, Some(&proxy));
+    let decided = watch.until(Duration::from_secs(30), |_| true);
+    assert_eq!(decided["queueMessages"], 1);
+    let expected = format!("POST {}/ HTTP/1.1", moto.endpoint());
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|line| *line == expected),
+        "every SQS call through the proxy, as {expected:?}: {seen:?}"
+    );
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use crate::{Error, QueueUrl, SqsOptions, SqsQueue};
@@ -48,6 +49,27 @@ struct Inner {
     by_region: Mutex<HashMap<String, RegionClients>>,
 }
 
+/// The HTTPS client of every SQS and CloudWatch client: rustls with ring
+/// (the TLS stack kube uses too), and the proxy from the environment
+/// (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, lower case too),
+/// as the Go SDK of the reference honours it. `build_https` would ignore
+/// the environment; this builds the same connector with the proxy set (and
+/// the builder caches one connector per timeout setting, as `build_https`
+/// does, so connections are reused).
+fn http_client() -> aws_sdk_sqs::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = aws_smithy_http_client::Connector::builder();
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector
+            .proxy_config(ProxyConfig::from_env())
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build()
+    })
+}
+
 impl SqsClients {
     /// Loads the SDK's default credential chain (environment, shared
     /// profile, web identity / IRSA, ECS container and EC2 instance roles)
@@ -64,12 +86,7 @@ impl SqsClients {
             .ok()
             .filter(|r| !r.trim().is_empty())
             .or_else(|| options.regions.first().cloned());
-        // Note: this client does not read HTTP(S)_PROXY (the SDK's default
-        // client does since 2025-08-07); SQS and CloudWatch are reached
-        // directly or through VPC endpoints.
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let http = http_client();
         let sdk = loader
             .http_client(http)
             // A region for the credential chain itself (STS for web
