@@ -88,10 +88,13 @@ pub struct RunArgs {
         default_value = ":8787"
     )]
     pub metrics_port: String,
-    /// Requests per second to the Kubernetes API (0: unlimited).
+    /// Requests per second of the reconciles to the Kubernetes API: scales,
+    /// status writes, Events (0: unlimited). Watches and the leader
+    /// election's Lease renewals are not counted, so a burst of scaling
+    /// never delays a renewal.
     #[arg(long, env = "WORKERPODAUTOSCALER_K8S_API_QPS", default_value_t = 5.0)]
     pub k8s_api_qps: f64,
-    /// Burst of requests to the Kubernetes API.
+    /// Burst of those requests (the token bucket's size).
     #[arg(long, env = "WORKERPODAUTOSCALER_K8S_API_BURST", default_value_t = 10)]
     pub k8s_api_burst: u32,
     /// Only watch this namespace (all namespaces when empty).
