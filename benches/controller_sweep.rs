@@ -46,6 +46,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use wpa_benches::{RunMode, env_number, ms};
 use wpa_controller::{Controller, ControllerConfig, Health, Metrics, SourceFactory};
 use wpa_core::QueueSnapshot;
 use wpa_kube::WorkerPodAutoScaler;
@@ -56,8 +57,9 @@ const ROLE: &str = "WPA_BENCH_API_DOUBLE";
 const MIB: f64 = 1024.0 * 1024.0;
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return; // a harness asking for a listing
+    let mode = RunMode::from_args();
+    if mode == RunMode::List {
+        return;
     }
     if let Ok(count) = std::env::var(ROLE) {
         api_double(count.parse().expect("a WPA count"));
@@ -65,20 +67,17 @@ fn main() {
     }
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
     // program without it: then a smoke run.
-    let full = std::env::args().any(|a| a == "--bench");
-    let env = |name: &str, default: usize| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let wpas = if full {
-        env("WPA_BENCH_WPAS", 10_000)
+    let full = mode == RunMode::Full;
+    let (wpas, sweeps) = if full {
+        (
+            env_number("WPA_BENCH_WPAS", 10_000),
+            env_number("WPA_BENCH_SWEEPS", 50),
+        )
     } else {
-        100
+        (100, 3)
     };
-    let sweeps = if full { env("WPA_BENCH_SWEEPS", 50) } else { 3 };
-    bench(wpas, sweeps.max(1), full);
+    let count = |n: u64| usize::try_from(n).expect("a count that fits in memory");
+    bench(count(wpas), count(sweeps).max(1), full);
 }
 
 // ---- the API double, in a child process -------------------------------
@@ -412,7 +411,6 @@ fn bench(count: usize, sweeps: usize, full: bool) {
     reflectors.iter().for_each(tokio::task::JoinHandle::abort);
     double.stop();
 
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
         "  synced: every WPA reconciled {:.1} s after start; then waited one resync pass ({} s)",
         synced.as_secs_f64(),

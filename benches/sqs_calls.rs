@@ -43,9 +43,10 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_sdk_sqs::types::QueueAttributeName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wpa_core::{MaxDisruption, ScaleOperation, ScaleTarget, TargetReplicas, WpaSpec, reconcile};
+use wpa_benches::{MemoryTarget, RunMode, env_number, ms, percentile};
+use wpa_core::{MaxDisruption, ScaleOperation, WpaSpec, reconcile};
 use wpa_poller::{PollRequest, PollerConfig, Registry, Subscription};
-use wpa_sqs::testing::MotoServer;
+use wpa_sqs::testing::{MotoServer, test_clients};
 use wpa_sqs::{Idleness, SqsClients, SqsOptions};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -57,38 +58,14 @@ const METRIC_DATA: &str = "CloudWatch.GetMetricData";
 /// Polls per hour at the default 20 s short and long polls.
 const POLLS_PER_HOUR: f64 = 180.0;
 
-struct Target(u32);
-
-impl ScaleTarget for Target {
-    type Error = std::convert::Infallible;
-
-    async fn replicas(&mut self) -> Result<TargetReplicas, Self::Error> {
-        Ok(TargetReplicas {
-            current: self.0,
-            available: self.0,
-        })
-    }
-
-    async fn apply(&mut self, replicas: u32) -> Result<(), Self::Error> {
-        self.0 = replicas;
-        Ok(())
-    }
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() -> BenchResult<()> {
-    if std::env::args().any(|a| a == "--list") {
-        return Ok(()); // a harness asking for a listing
+    let mode = RunMode::from_args();
+    if mode == RunMode::List {
+        return Ok(());
     }
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
     // program without it: then a short smoke run.
-    let full = std::env::args().any(|a| a == "--bench");
+    let full = mode == RunMode::Full;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -301,17 +278,11 @@ async fn serve(mut client: TcpStream, upstream: SocketAddr, counter: &Counter) -
 // Queues and clients.
 
 async fn clients(endpoint: String, options: SqsOptions) -> SqsClients {
-    let loader = aws_config::defaults(wpa_sqs::behavior_version())
-        .test_credentials()
-        .empty_test_environment();
-    SqsClients::from_loader(
-        loader,
-        SqsOptions {
-            endpoint: Some(endpoint),
-            regions: vec![REGION.into()],
-            ..options
-        },
-    )
+    test_clients(SqsOptions {
+        endpoint: Some(endpoint),
+        regions: vec![REGION.into()],
+        ..options
+    })
     .await
 }
 
@@ -376,11 +347,6 @@ async fn take_and_delete(sqs: &aws_sdk_sqs::Client, url: &str) -> BenchResult<()
             return Err("the worker found no message to delete".into());
         }
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 // ---------------------------------------------------------------------------
@@ -492,10 +458,6 @@ fn yes_no(ok: bool) -> &'static str {
     if ok { "yes" } else { "NO" }
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 /// The proxy's canned CloudWatch answer must parse: one short poll of an
 /// empty queue through the proxy reads "all idle" with no CloudWatch error.
 async fn check_cloudwatch_answer(proxy: &Proxy, sqs: &aws_sdk_sqs::Client) -> BenchResult<()> {
@@ -526,7 +488,10 @@ async fn check_cloudwatch_answer(proxy: &Proxy, sqs: &aws_sdk_sqs::Client) -> Be
 }
 
 /// Scale-up decision loop: waits for snapshots until a reconcile scales up.
-async fn until_scale_up(subscription: &mut Subscription, target: &mut Target) -> BenchResult<()> {
+async fn until_scale_up(
+    subscription: &mut Subscription,
+    target: &mut MemoryTarget,
+) -> BenchResult<()> {
     let spec = WpaSpec::new(0, 10, 1, 0.0, MaxDisruption::DEFAULT)?;
     loop {
         subscription.changed().await?;
@@ -560,7 +525,7 @@ async fn latency_open(
     let mut subscription = registry.subscribe(&url, PollerConfig::default(), Some(0), || {
         adapter.queue(&url)
     })?;
-    let mut target = Target(0);
+    let mut target = MemoryTarget(0);
     let mut latencies = Vec::new();
     let mut receives = proxy.counter.get(RECEIVE);
     for trial in 0..trials {
@@ -627,7 +592,7 @@ async fn latency_guarded(
     let registry = Registry::new();
     let config = PollerConfig::new(interval, interval);
     let mut subscription = registry.subscribe(&url, config, Some(0), || adapter.queue(&url))?;
-    let mut target = Target(0);
+    let mut target = MemoryTarget(0);
     let mut latencies = Vec::new();
     let mut scaled = Vec::new();
     let receives_before = proxy.counter.get(RECEIVE);

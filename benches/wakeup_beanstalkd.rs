@@ -22,43 +22,20 @@ use std::time::{Duration, Instant, SystemTime};
 
 use wpa_beanstalkd::testing::BeanstalkdServer;
 use wpa_beanstalkd::{BeanstalkQueue, BeanstalkUri, Client, ClientConfig, Stats, TubeName};
-use wpa_core::{MaxDisruption, ScaleOperation, ScaleTarget, TargetReplicas, WpaSpec, reconcile};
+use wpa_benches::{MemoryTarget, RunMode, env_number, ms, percentile};
+use wpa_core::{MaxDisruption, ScaleOperation, WpaSpec, reconcile};
 use wpa_poller::{PollerConfig, Registry};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-struct Target(u32);
-
-impl ScaleTarget for Target {
-    type Error = std::convert::Infallible;
-
-    async fn replicas(&mut self) -> Result<TargetReplicas, Self::Error> {
-        Ok(TargetReplicas {
-            current: self.0,
-            available: self.0,
-        })
-    }
-
-    async fn apply(&mut self, replicas: u32) -> Result<(), Self::Error> {
-        self.0 = replicas;
-        Ok(())
-    }
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() -> BenchResult<()> {
-    if std::env::args().any(|a| a == "--list") {
-        return Ok(()); // a harness asking for a listing
+    let mode = RunMode::from_args();
+    if mode == RunMode::List {
+        return Ok(());
     }
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
     // program without it: then a 3-trial smoke run, no cost windows.
-    let full = std::env::args().any(|a| a == "--bench");
+    let full = mode == RunMode::Full;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -76,7 +53,7 @@ async fn bench(full: bool) -> BenchResult<()> {
     let mut subscription = registry.subscribe(&uri, PollerConfig::default(), Some(0), || {
         Ok::<_, wpa_beanstalkd::Error>(BeanstalkQueue::new(address))
     })?;
-    let mut target = Target(0);
+    let mut target = MemoryTarget(0);
     let mut producer = Client::new(server.address(), ClientConfig::default());
     producer.set_used_tube(tube.clone()).await?;
     let mut worker = Client::new(server.address(), ClientConfig::default());
@@ -119,16 +96,12 @@ async fn bench(full: bool) -> BenchResult<()> {
         subscription.set_replicas(0);
     }
     latencies.sort_unstable();
-    let percentile = |p: f64| {
-        let rank = ((p / 100.0) * latencies.len() as f64).ceil() as usize;
-        latencies[rank.clamp(1, latencies.len()) - 1]
-    };
     println!(
         "wake-up latency, put -> scale-up decision, {} trials at 20 s short/long polls: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (goal p99 < 1000 ms; reference 20 s typical, 40 s worst)",
         latencies.len(),
-        percentile(50.0).as_secs_f64() * 1e3,
-        percentile(99.0).as_secs_f64() * 1e3,
-        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        ms(percentile(&latencies, 50.0)),
+        ms(percentile(&latencies, 99.0)),
+        ms(latencies.last().copied().unwrap_or_default()),
     );
 
     if !full {

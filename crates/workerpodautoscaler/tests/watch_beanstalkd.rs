@@ -2,75 +2,15 @@
 //! driven by a plain TCP client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-use serde_json::Value;
 use wpa_beanstalkd::testing::BeanstalkdServer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_workerpodautoscaler");
+mod common;
 
-struct Watch {
-    child: Child,
-    lines: mpsc::Receiver<Value>,
-}
-
-impl Watch {
-    fn start(uri: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["watch", "--queue-uri", uri, "--min-replicas", "0"])
-            .args(["--max-replicas", "10", "--target-messages-per-worker", "2"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let value: Value = serde_json::from_str(&line).expect("stdout line is JSON");
-                if tx.send(value).is_err() {
-                    return;
-                }
-            }
-        });
-        Watch { child, lines }
-    }
-
-    fn next(&self, within: Duration) -> Value {
-        self.lines
-            .recv_timeout(within)
-            .expect("no decision line in time")
-    }
-
-    fn terminate(mut self) -> i32 {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().expect("exited, not killed by a signal");
-            }
-            assert!(Instant::now() < deadline, "did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{BIN, Watch};
 
 /// One raw beanstalkd command and its reply line (plus body, for `OK`).
 fn raw(stream: &mut TcpStream, command: &[u8]) -> String {
@@ -95,7 +35,7 @@ fn raw(stream: &mut TcpStream, command: &[u8]) -> String {
 fn scales_up_from_zero_on_the_first_message_and_stops_on_sigterm() {
     let server = BeanstalkdServer::start()
         .expect("beanstalkd must be installed (Debian: apt-get install -y beanstalkd)");
-    let watch = Watch::start(&server.uri("e2e"), &[]);
+    let watch = Watch::start(&server.uri("e2e"), &[], |_| {});
 
     // First decision: the empty queue at 0 replicas.
     let first = watch.next(Duration::from_secs(10));

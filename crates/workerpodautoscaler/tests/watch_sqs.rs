@@ -3,17 +3,17 @@
 //! port), with messages put by the official SDK.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use wpa_sqs::testing::MotoServer;
+use common::{BIN, Watch};
+use wpa_sqs::testing::{MotoServer, test_clients};
 
-const BIN: &str = env!("CARGO_BIN_EXE_workerpodautoscaler");
 const REGION: &str = "us-east-1";
 const PROXY_VARIABLES: [&str; 8] = [
     "HTTP_PROXY",
@@ -29,92 +29,44 @@ const PROXY_VARIABLES: [&str; 8] = [
 /// The producer: the SDK's SQS client on the emulator (with the adapter's
 /// HTTP client and test credentials).
 async fn producer(moto: &MotoServer) -> aws_sdk_sqs::Client {
-    let loader = aws_config::defaults(wpa_sqs::behavior_version())
-        .test_credentials()
-        .empty_test_environment();
-    let options = wpa_sqs::SqsOptions {
+    let clients = test_clients(wpa_sqs::SqsOptions {
         endpoint: Some(moto.endpoint()),
         regions: vec![REGION.to_owned()],
         ..wpa_sqs::SqsOptions::default()
-    };
-    let clients = wpa_sqs::SqsClients::from_loader(loader, options).await;
+    })
+    .await;
     clients.sqs_client(REGION)
 }
 
-struct Watch {
-    child: Child,
-    lines: mpsc::Receiver<Value>,
-}
-
-impl Watch {
-    fn start(moto: &MotoServer, queue_url: &str) -> Watch {
-        Watch::start_with_proxy(moto, queue_url, None)
-    }
-
-    /// `proxy`: the `HTTP_PROXY` of the process (none by default, whatever
-    /// the environment of the tests).
-    fn start_with_proxy(moto: &MotoServer, queue_url: &str, proxy: Option<&str>) -> Watch {
-        let mut command = Command::new(BIN);
+/// `watch` on an SQS queue of `moto`, with test credentials, 1 s short
+/// polls and `proxy` as its only proxy setting (none by default, whatever
+/// the environment of the tests).
+fn start_watch(moto: &MotoServer, queue_url: &str, proxy: Option<&str>) -> Watch {
+    let endpoint = moto.endpoint();
+    let extra = [
+        "--sqs-endpoint",
+        &endpoint,
+        "--aws-regions",
+        REGION,
+        "--sqs-short-poll-interval",
+        "1",
+        "--sqs-long-poll-interval",
+        "5",
+    ];
+    Watch::start(queue_url, &extra, |command| {
         for name in PROXY_VARIABLES {
             command.env_remove(name);
         }
         if let Some(proxy) = proxy {
             command.env("HTTP_PROXY", proxy);
         }
-        let mut child = command
-            .args(["watch", "--queue-uri", queue_url, "--min-replicas", "0"])
-            .args(["--max-replicas", "10", "--target-messages-per-worker", "2"])
-            .args(["--sqs-endpoint", &moto.endpoint(), "--aws-regions", REGION])
-            .args([
-                "--sqs-short-poll-interval",
-                "1",
-                "--sqs-long-poll-interval",
-                "5",
-            ])
+        command
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", REGION)
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let value: Value = serde_json::from_str(&line).expect("stdout line is JSON");
-                if tx.send(value).is_err() {
-                    return;
-                }
-            }
-        });
-        Watch { child, lines }
-    }
-
-    /// The first decision line that satisfies `wanted`, within `within`.
-    fn until(&self, within: Duration, wanted: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .expect("no matching decision line in time");
-            if wanted(&line) {
-                return line;
-            }
-        }
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .env_remove("AWS_PROFILE");
+    })
 }
 
 #[test]
@@ -136,7 +88,7 @@ fn scales_up_from_zero_on_sqs_and_leaves_the_messages_for_workers() {
             .to_owned()
     });
 
-    let watch = Watch::start(&moto, &queue_url);
+    let watch = start_watch(&moto, &queue_url, None);
     let empty = watch.until(Duration::from_secs(30), |_| true);
     assert_eq!(empty["queueMessages"], 0);
     assert_eq!(empty["desiredReplicas"], 0);
@@ -184,7 +136,7 @@ fn scales_up_from_zero_on_sqs_and_leaves_the_messages_for_workers() {
 fn a_queue_that_does_not_exist_is_reported_not_fatal() {
     let moto = MotoServer::start();
     let url = format!("{}/123456789012/missing", moto.endpoint());
-    let mut watch = Watch::start(&moto, &url);
+    let mut watch = start_watch(&moto, &url, None);
     // No decision can be taken, but the process stays up and keeps retrying.
     assert!(
         watch.lines.recv_timeout(Duration::from_secs(4)).is_err(),
@@ -291,7 +243,7 @@ fn sqs_calls_go_through_the_proxy_of_the_environment() {
         url
     });
     let (proxy, seen) = forward_proxy();
-    let watch = Watch::start_with_proxy(&moto, &queue_url, Some(&proxy));
+    let watch = start_watch(&moto, &queue_url, Some(&proxy));
     let decided = watch.until(Duration::from_secs(30), |_| true);
     assert_eq!(decided["queueMessages"], 1);
     let expected = format!("POST {}/ HTTP/1.1", moto.endpoint());

@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
-use wpa_beanstalkd::{Command, Reply, ReplyDecoder, TubeName, parse_reply};
+use wpa_beanstalkd::{Command, Reply, TubeName, parse_reply};
+use wpa_fuzz_targets::decode_in_pieces as decode;
 
 /// The wire form of a reply (what a server would send).
 fn wire(reply: &Reply) -> Vec<u8> {
@@ -52,29 +53,6 @@ fn reply() -> impl Strategy<Value = Reply> {
         Just(Reply::BadFormat),
         Just(Reply::UnknownCommand),
     ]
-}
-
-/// Decodes `bytes` pushed in `chunks`: the replies, and whether an error
-/// ended decoding.
-fn decode(bytes: &[u8], cuts: &[usize]) -> (Vec<Reply>, bool) {
-    let mut decoder = ReplyDecoder::default();
-    let mut replies = Vec::new();
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
-    points.push(bytes.len());
-    points.sort_unstable();
-    let mut start = 0;
-    for point in points {
-        decoder.push(&bytes[start..point]);
-        start = point;
-        loop {
-            match decoder.next_reply() {
-                Ok(Some(reply)) => replies.push(reply),
-                Ok(None) => break,
-                Err(_) => return (replies, true),
-            }
-        }
-    }
-    (replies, false)
 }
 
 proptest! {

@@ -266,8 +266,10 @@ struct Inputs {
 }
 
 /// The first part of every reconcile: validates the spec, subscribes to
-/// its queue (once per WPA, or again when the URI changes) and reads the
-/// target's replicas from the reflector cache. No API call.
+/// its queue (once per WPA, or again when the URI changes), reads the
+/// target's replicas from the reflector cache and tells the queue's poller
+/// what it needs (the replicas that run, whether the arrival rate is
+/// used). No API call.
 fn inputs(
     ctx: &Context,
     wpa: &WorkerPodAutoScaler,
@@ -309,6 +311,12 @@ fn inputs(
             error,
         })
     })?;
+    if let Some(subscription) = &state.subscription {
+        subscription.set_replicas(replicas.current);
+        // Only a spec with the rate floor makes the SQS poller pay
+        // CloudWatch for the arrival rate, as in the reference.
+        subscription.set_needs_arrival_rate(valid.spec.seconds_to_process_one_job() > 0.0);
+    }
     let stored_time = wpa
         .status
         .as_ref()
@@ -342,10 +350,6 @@ async fn reconcile_one(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Tas
     let Some(subscription) = state.subscription.as_mut() else {
         return;
     };
-    subscription.set_replicas(replicas.current);
-    // Only a spec with the rate floor makes the SQS poller pay CloudWatch
-    // for the arrival rate, as in the reference.
-    subscription.set_needs_arrival_rate(valid.spec.seconds_to_process_one_job() > 0.0);
     let mut target = CachedTarget {
         replicas,
         inner: KubeScaleTarget::new(
@@ -796,7 +800,9 @@ impl DecisionSweep {
     /// Decides for every WPA of `wpas` as a reconcile does: the same code
     /// validates the spec, subscribes to its queue (once per WPA, as its
     /// task does), reads the target's replicas from this controller's
-    /// reflector cache, and calls the core's `reconcile` on the queue's
+    /// reflector cache, tells the poller what a task tells it (replicas,
+    /// whether the rate is used), and calls the core's `reconcile` on the
+    /// queue's
     /// latest snapshot, but the scale is not applied and no status, Event
     /// or metric is written. No I/O: this is the in-memory part of a full
     /// reconcile pass. Must be called inside a tokio runtime (a first

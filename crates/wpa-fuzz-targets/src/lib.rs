@@ -8,9 +8,11 @@
 use std::time::{Duration, SystemTime};
 
 use arbitrary::{Result, Unstructured};
+use wpa_beanstalkd::{Reply, ReplyDecoder, Stats, parse_reply};
 use wpa_core::{
     MaxDisruption, QueueSnapshot, RawWpaSpec, WpaSpec, desired_replicas, scale_operation,
 };
+use wpa_sqs::{QueueUrl, UrlForm};
 
 /// A raw spec as a user or a controller might send it: any integers, any
 /// float, any string (often a plausible `maxDisruption`).
@@ -112,4 +114,71 @@ fn decide(input: &mut Unstructured<'_>) -> Result<()> {
     );
     let _ = operation.to_string();
     Ok(())
+}
+
+/// The beanstalkd reply parser: never panics on any bytes, and bytes split
+/// anywhere (at a point taken from the first byte) decode exactly as the
+/// whole: same replies, same failure.
+pub fn beanstalkd_reply(data: &[u8]) {
+    if let Ok(Some((_, used))) = parse_reply(data) {
+        assert!(used <= data.len());
+    }
+    let whole = decode_in_pieces(data, &[]);
+    let cut = data.first().map_or(0, |&b| usize::from(b));
+    assert_eq!(decode_in_pieces(data, &[cut]), whole);
+    let _ = Stats::parse(data);
+}
+
+/// Decodes `bytes` pushed into one [`ReplyDecoder`] in pieces cut at
+/// `cuts` (each taken modulo `bytes.len() + 1`, in any order): the replies
+/// decoded, and whether an error stopped decoding. Split anywhere, a
+/// stream must decode as the whole.
+#[must_use]
+pub fn decode_in_pieces(bytes: &[u8], cuts: &[usize]) -> (Vec<Reply>, bool) {
+    let mut decoder = ReplyDecoder::default();
+    let mut replies = Vec::new();
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+    points.push(bytes.len());
+    points.sort_unstable();
+    let mut start = 0;
+    for point in points {
+        decoder.push(&bytes[start..point]);
+        start = point;
+        loop {
+            match decoder.next_reply() {
+                Ok(Some(reply)) => replies.push(reply),
+                Ok(None) => break,
+                Err(_) => return (replies, true),
+            }
+        }
+    }
+    (replies, false)
+}
+
+/// SQS queue URL parsing: never panics, and what it accepts is consistent.
+/// An AWS URL has a region, a custom one only passes with an endpoint
+/// override, and an override never changes how an AWS URL reads.
+pub fn sqs_queue_url(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let strict = QueueUrl::parse(text, false);
+    let lenient = QueueUrl::parse(text, true);
+    if let Ok(url) = &strict {
+        assert_ne!(url.form(), UrlForm::Custom);
+        assert!(url.region().is_some());
+        assert_eq!(url.as_str(), text);
+        assert!(!url.name().is_empty() && url.name().len() <= 80);
+        assert_eq!(
+            lenient.as_ref().ok(),
+            Some(url),
+            "an override accepts every AWS URL unchanged"
+        );
+    }
+    if let Ok(url) = &lenient {
+        assert_eq!(url.region().is_none(), url.form() == UrlForm::Custom);
+        if url.form() == UrlForm::Custom {
+            assert!(strict.is_err());
+        }
+    }
 }

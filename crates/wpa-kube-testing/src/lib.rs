@@ -139,6 +139,16 @@ impl RecordedRequest {
 /// plural resource, namespace, name.
 type Key = (String, String, String, String);
 
+/// The store key of an object: (apiVersion, resource, namespace, name).
+fn key(api_version: &str, resource: &str, namespace: &str, name: &str) -> Key {
+    (
+        api_version.to_owned(),
+        resource.to_owned(),
+        namespace.to_owned(),
+        name.to_owned(),
+    )
+}
+
 #[derive(Debug, Clone)]
 struct Change {
     rv: u64,
@@ -457,6 +467,28 @@ fn parse_path(path: &str) -> Option<Target> {
 }
 
 impl Store {
+    /// The objects of one resource, in one namespace or all, in key order.
+    fn objects_of<'a>(
+        &'a self,
+        api_version: &'a str,
+        resource: &'a str,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a Key, &'a Value)> + 'a {
+        self.objects.iter().filter(move |((gv, r, ns, _), _)| {
+            gv == api_version && r == resource && namespace.is_none_or(|n| n == ns)
+        })
+    }
+
+    /// Removes an object: a new resourceVersion and a `DELETED` event.
+    fn delete(&mut self, key: &Key) -> Option<Value> {
+        let mut object = self.objects.remove(key)?;
+        self.owners.remove(key);
+        let rv = self.next_rv();
+        set_meta(&mut object, "resourceVersion", json!(rv.to_string()));
+        self.record(key, "DELETED", object.clone());
+        Some(object)
+    }
+
     fn next_rv(&mut self) -> u64 {
         self.rv += 1;
         self.rv
@@ -720,13 +752,7 @@ impl Store {
             None => (self.rv, None),
         };
         let mut items = self
-            .objects
-            .iter()
-            .filter(|((gv, resource, namespace, _), _)| {
-                *gv == target.gv
-                    && *resource == target.resource
-                    && target.namespace.as_ref().is_none_or(|ns| ns == namespace)
-            })
+            .objects_of(&target.gv, &target.resource, target.namespace.as_deref())
             .filter(|((_, _, namespace, name), _)| {
                 after
                     .as_ref()
@@ -944,16 +970,9 @@ fn dispatch(
     let respond = |object: Value| if scale { scale_of(&object) } else { object };
     match *method {
         Method::GET => present(store).map(respond),
-        Method::DELETE => {
-            let object = present(store)?;
-            store.objects.remove(&key);
-            store.owners.remove(&key);
-            store.next_rv();
-            let mut object = object;
-            set_meta(&mut object, "resourceVersion", json!(store.rv.to_string()));
-            store.record(&key, "DELETED", object.clone());
-            Ok(object)
-        }
+        Method::DELETE => store
+            .delete(&key)
+            .ok_or_else(|| Failure::not_found(&target.resource, &name)),
         Method::PUT => {
             let precondition = rv_of(&body).map(str::to_owned);
             if scale {
@@ -1210,12 +1229,7 @@ impl ApiServer {
         self.shared
             .lock()
             .objects
-            .get(&(
-                api_version.to_owned(),
-                resource.to_owned(),
-                namespace.to_owned(),
-                name.to_owned(),
-            ))
+            .get(&key(api_version, resource, namespace, name))
             .cloned()
     }
 
@@ -1230,12 +1244,7 @@ impl ApiServer {
         name: &str,
         change: impl FnOnce(&mut Value),
     ) -> bool {
-        let key = (
-            api_version.to_owned(),
-            resource.to_owned(),
-            namespace.to_owned(),
-            name.to_owned(),
-        );
+        let key = key(api_version, resource, namespace, name);
         let mut store = self.shared.lock();
         let Some(mut object) = store.objects.get(&key).cloned() else {
             return false;
@@ -1249,23 +1258,13 @@ impl ApiServer {
 
     /// Deletes a stored object. Returns whether it existed.
     pub fn delete(&self, api_version: &str, resource: &str, namespace: &str, name: &str) -> bool {
-        let key = (
-            api_version.to_owned(),
-            resource.to_owned(),
-            namespace.to_owned(),
-            name.to_owned(),
-        );
-        let mut store = self.shared.lock();
-        let Some(mut object) = store.objects.remove(&key) else {
-            return false;
-        };
-        store.owners.remove(&key);
-        let rv = store.next_rv();
-        set_meta(&mut object, "resourceVersion", json!(rv.to_string()));
-        store.record(&key, "DELETED", object);
-        drop(store);
+        let deleted = self
+            .shared
+            .lock()
+            .delete(&key(api_version, resource, namespace, name))
+            .is_some();
         self.notify();
-        true
+        deleted
     }
 
     /// Every stored object of `resource` in `namespace` (all namespaces
@@ -1274,11 +1273,7 @@ impl ApiServer {
     pub fn list(&self, api_version: &str, resource: &str, namespace: Option<&str>) -> Vec<Value> {
         self.shared
             .lock()
-            .objects
-            .iter()
-            .filter(|((gv, r, ns, _), _)| {
-                gv == api_version && r == resource && namespace.is_none_or(|n| n == ns)
-            })
+            .objects_of(api_version, resource, namespace)
             .map(|(_, object)| object.clone())
             .collect()
     }

@@ -184,8 +184,6 @@ pub struct SqsQueue {
     cloudwatch: Option<CloudWatchMetrics>,
     count_delayed: bool,
     arrival_rate: bool,
-    /// This poll measures the rate: `arrival_rate` or the request asks.
-    rate_wanted: bool,
     idle_from_cloudwatch: bool,
     probe_min_max_receive_count: u32,
     guarded_wake_up_interval: Option<Duration>,
@@ -230,7 +228,6 @@ impl SqsQueue {
             cloudwatch,
             count_delayed: options.count_delayed,
             arrival_rate: options.arrival_rate,
-            rate_wanted: options.arrival_rate,
             idle_from_cloudwatch: options.idle_from_cloudwatch,
             probe_min_max_receive_count: options.probe_min_max_receive_count,
             guarded_wake_up_interval: options.guarded_wake_up_interval,
@@ -279,18 +276,26 @@ impl SqsQueue {
         request: PollRequest,
         now: SystemTime,
     ) -> Result<SqsObservation, Error> {
-        self.rate_wanted = self.arrival_rate || request.arrival_rate;
+        // The rate is measured (and reported) when the options or the poll
+        // ask for it.
+        let rate = self.arrival_rate || request.arrival_rate;
         if !request.wake_up {
-            return self.attributes(PollMethod::Attributes, true, now).await;
+            return self
+                .attributes(PollMethod::Attributes, true, rate, now)
+                .await;
         }
         let policy = match &self.redrive {
             Some((policy, read_at)) if read_at.elapsed() < self.redrive_policy_ttl => {
                 policy.clone()
             }
-            _ => return self.attributes(PollMethod::Attributes, false, now).await,
+            _ => {
+                return self
+                    .attributes(PollMethod::Attributes, false, rate, now)
+                    .await;
+            }
         };
         if policy.allows_probe(self.probe_min_max_receive_count) {
-            self.probe(request.long_poll).await
+            self.probe(request.long_poll, rate).await
         } else {
             let wait = self
                 .guarded_wake_up_interval
@@ -298,18 +303,20 @@ impl SqsQueue {
                 .min(request.long_poll);
             tokio::time::sleep(wait).await;
             let now = now.checked_add(wait).unwrap_or(now);
-            self.attributes(PollMethod::GuardedAttributes, false, now)
+            self.attributes(PollMethod::GuardedAttributes, false, rate, now)
                 .await
         }
     }
 
     /// One GetQueueAttributes call; CloudWatch too when `with_cloudwatch`
     /// (not in wake-up mode: at 0 replicas idleness means nothing, and the
-    /// reference does not refresh the rate there either).
+    /// reference does not refresh the rate there either): the rate when
+    /// `rate`, idleness when the queue is empty.
     async fn attributes(
         &mut self,
         method: PollMethod,
         with_cloudwatch: bool,
+        rate: bool,
         now: SystemTime,
     ) -> Result<SqsObservation, Error> {
         let output = self
@@ -357,7 +364,7 @@ impl SqsQueue {
         let mut cloudwatch_error = None;
         let mut idle = Idleness::Unknown;
         if let Some(cloudwatch) = self.cloudwatch.as_mut().filter(|_| with_cloudwatch) {
-            if self.rate_wanted {
+            if rate {
                 match cloudwatch.messages_sent_per_minute(now).await {
                     Ok(rate) => self.last_rate = Some(rate),
                     Err(e) => {
@@ -381,17 +388,15 @@ impl SqsQueue {
             method,
             counts: Some(counts),
             messages,
-            messages_sent_per_minute: if self.rate_wanted {
-                self.last_rate
-            } else {
-                None
-            },
+            messages_sent_per_minute: self.last_rate.filter(|_| rate),
             idle,
             cloudwatch_error,
         })
     }
 
-    async fn probe(&mut self, long_poll: Duration) -> Result<SqsObservation, Error> {
+    /// A long-poll ReceiveMessage that leaves the message visible; the
+    /// rate reported is the last measured, when `rate`.
+    async fn probe(&mut self, long_poll: Duration, rate: bool) -> Result<SqsObservation, Error> {
         let wait = long_poll.as_secs().min(MAX_WAIT_SECONDS);
         let attempt = Duration::from_secs(wait).saturating_add(self.request_timeout);
         let output = self
@@ -411,11 +416,7 @@ impl SqsQueue {
             method: PollMethod::Probe,
             counts: None,
             messages: received,
-            messages_sent_per_minute: if self.rate_wanted {
-                self.last_rate
-            } else {
-                None
-            },
+            messages_sent_per_minute: self.last_rate.filter(|_| rate),
             idle: Idleness::Unknown,
             cloudwatch_error: None,
         })

@@ -8,6 +8,19 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::{SqsClients, SqsOptions};
+
+/// Clients as [`SqsClients::new`] makes them, but with fixed test
+/// credentials and an environment that ignores the host's (no profile, no
+/// `AWS_*` variables): for an emulator such as [`MotoServer`], named in
+/// `options.endpoint`.
+pub async fn test_clients(options: SqsOptions) -> SqsClients {
+    let loader = aws_config::defaults(crate::behavior_version())
+        .test_credentials()
+        .empty_test_environment();
+    SqsClients::from_loader(loader, options).await
+}
+
 /// A `moto_server` child process on 127.0.0.1, killed on drop.
 #[derive(Debug)]
 pub struct MotoServer {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use wpa_poller::{PollRequest, QueueSource};
+use wpa_sqs::testing::test_clients;
 use wpa_sqs::{Error, ErrorKind, Idleness, PollMethod, RedrivePolicy, SqsClients, SqsOptions};
 
 const REGION: &str = "us-east-1";
@@ -29,10 +30,7 @@ fn options(endpoint: String) -> SqsOptions {
 }
 
 async fn clients(moto: &Moto, options_fn: impl FnOnce(SqsOptions) -> SqsOptions) -> SqsClients {
-    let loader = aws_config::defaults(wpa_sqs::behavior_version())
-        .test_credentials()
-        .empty_test_environment();
-    SqsClients::from_loader(loader, options_fn(options(moto.endpoint()))).await
+    test_clients(options_fn(options(moto.endpoint()))).await
 }
 
 /// The raw client the tests use as producer and worker, in the region the
@@ -446,16 +444,10 @@ async fn emulator_urls_need_an_endpoint_override_and_get_the_default_region() {
     assert_eq!(other.region(), "eu-north-1");
     assert!(clients.regions().contains(&"eu-north-1".to_owned()));
 
-    let loader = aws_config::defaults(wpa_sqs::behavior_version())
-        .test_credentials()
-        .empty_test_environment();
-    let plain = SqsClients::from_loader(
-        loader,
-        SqsOptions {
-            regions: vec![REGION.into()],
-            ..SqsOptions::default()
-        },
-    )
+    let plain = test_clients(SqsOptions {
+        regions: vec![REGION.into()],
+        ..SqsOptions::default()
+    })
     .await;
     if !plain.endpoint_override() {
         let err = plain

@@ -1,0 +1,93 @@
+//! `workerpodautoscaler watch` as a child process whose JSON decision lines
+//! the tests read (shared by the beanstalkd and SQS end-to-end tests).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The built binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_workerpodautoscaler");
+
+/// A running `watch`, killed when dropped.
+pub struct Watch {
+    pub child: Child,
+    pub lines: mpsc::Receiver<Value>,
+}
+
+impl Watch {
+    /// `watch` for `uri` with spec min 0, max 10, 2 messages per worker,
+    /// plus `extra` arguments; configure the command further in `setup`.
+    pub fn start(uri: &str, extra: &[&str], setup: impl FnOnce(&mut Command)) -> Self {
+        let mut command = Command::new(BIN);
+        command
+            .args(["watch", "--queue-uri", uri, "--min-replicas", "0"])
+            .args(["--max-replicas", "10", "--target-messages-per-worker", "2"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        setup(&mut command);
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let value: Value = serde_json::from_str(&line).expect("stdout line is JSON");
+                if tx.send(value).is_err() {
+                    return;
+                }
+            }
+        });
+        Watch { child, lines }
+    }
+
+    /// The next decision line, within `within`.
+    pub fn next(&self, within: Duration) -> Value {
+        self.lines
+            .recv_timeout(within)
+            .expect("no decision line in time")
+    }
+
+    /// The first decision line that satisfies `wanted`, within `within`.
+    pub fn until(&self, within: Duration, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .expect("no matching decision line in time");
+            if wanted(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit code (within 5 s).
+    pub fn terminate(mut self) -> i32 {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().expect("exited, not killed by a signal");
+            }
+            assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
