@@ -472,6 +472,7 @@ async fn check_cloudwatch_answer(proxy: &Proxy, sqs: &aws_sdk_sqs::Client) -> Be
     let request = PollRequest {
         wake_up: false,
         long_poll: Duration::ZERO,
+        short_poll: Duration::ZERO,
         arrival_rate: false,
     };
     let observation = queue.observe(request, SystemTime::now()).await?;

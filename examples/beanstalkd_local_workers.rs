@@ -164,9 +164,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         last_scale_time = plan.status.last_scale_time;
         subscription.set_replicas(u32::try_from(workers.workers.len()).unwrap_or(u32::MAX));
         println!(
-            "{:>3} messages, idle {:?}: {} -> {} ({}): {}",
+            "{:>3} messages, {}: {} -> {} ({}): {}",
             plan.snapshot.messages(),
-            plan.snapshot.idle_workers(),
+            plan.snapshot.idleness(),
             plan.replicas.current,
             plan.decision.desired_replicas,
             plan.operation,

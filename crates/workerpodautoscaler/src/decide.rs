@@ -1,6 +1,7 @@
 //! `decide`: the core's decision on each line of JSON read from stdin.
 //!
-//! One output line per input line, in order. A bad line yields
+//! One output line per input line, in order, written as soon as the line
+//! is read (a co-process can wait for each answer). A bad line yields
 //! `{"error": "..."}` naming the field, and processing goes on; the exit
 //! status is 1 if any line was refused.
 
@@ -10,7 +11,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use wpa_core::{MaxDisruption, QueueSnapshot, RawWpaSpec, ScaleOperation, TargetReplicas, plan};
+use wpa_core::{
+    Idleness, MaxDisruption, QueueSnapshot, RawWpaSpec, ScaleOperation, TargetReplicas, plan,
+};
 
 /// Arguments of `decide` (none yet: the input carries everything).
 #[derive(Debug, clap::Args)]
@@ -21,7 +24,8 @@ Input fields (camelCase, one JSON object per line):
   secondsToProcessOneJob   (absent = 0: the rate floor is off)
   targetMessagesPerWorker  (required, >= 1)
   currentReplicas          (required)
-  idleWorkers              (absent, null or -1 = unknown)
+  idleWorkers              idle workers: a count, \"all\" (every worker idle,
+                           however many run), or absent, null or -1 = unknown
   minReplicas, maxReplicas (required)
   maxDisruption            (default \"100%\")
   lastScaleTimeSecondsAgo  (absent = never scaled)
@@ -110,8 +114,10 @@ fn decide_lines(input: impl BufRead, output: &mut impl Write) -> io::Result<bool
             }
         }
         output.write_all(b"\n")?;
+        // Each answer goes out as soon as its line is read, so a program
+        // can drive `decide` as a co-process, one line at a time.
+        output.flush()?;
     }
-    output.flush()?;
     Ok(any_error)
 }
 
@@ -133,8 +139,9 @@ fn decide_line(line: &str, reason: &mut String) -> Result<(u32, ScaleOperation),
     let snapshot = QueueSnapshot::from_signed(
         integer(&fields, "queueMessages")?.ok_or(missing("queueMessages"))?,
         number(&fields, "messagesSentPerMinute")?,
-        integer(&fields, "idleWorkers")?,
-    )?;
+        None,
+    )?
+    .with_idleness(idleness(&fields)?);
     let current = integer(&fields, "currentReplicas")?.ok_or(missing("currentReplicas"))?;
     let replicas = TargetReplicas::from_signed(current, current)?;
 
@@ -222,6 +229,24 @@ fn number(fields: &Map<String, Value>, name: &'static str) -> Result<Option<f64>
             expected: "a number",
             value: value.clone(),
         })
+}
+
+/// `idleWorkers`: a count, `"all"`, or unknown (absent, null, -1).
+fn idleness(fields: &Map<String, Value>) -> Result<Idleness, LineError> {
+    const NAME: &str = "idleWorkers";
+    if let Some(Value::String(text)) = field(fields, NAME) {
+        return if text == "all" {
+            Ok(Idleness::AllIdle)
+        } else {
+            Err(LineError::WrongType {
+                field: NAME,
+                expected: "a whole number, -1 or \"all\"",
+                value: Value::String(text.clone()),
+            })
+        };
+    }
+    let count = QueueSnapshot::from_signed(0, None, integer(fields, NAME)?)?;
+    Ok(count.idleness())
 }
 
 fn string(fields: &Map<String, Value>, name: &'static str) -> Result<Option<String>, LineError> {
@@ -328,6 +353,14 @@ mod tests {
                 "idleWorkers",
             ),
             (
+                r#"{"queueMessages":1,"targetMessagesPerWorker":1,"currentReplicas":1,"minReplicas":0,"maxReplicas":1,"idleWorkers":"some"}"#,
+                "idleWorkers",
+            ),
+            (
+                r#"{"queueMessages":1,"targetMessagesPerWorker":1,"currentReplicas":1,"minReplicas":0,"maxReplicas":1,"idleWorkers":true}"#,
+                "idleWorkers",
+            ),
+            (
                 r#"{"queueMessages":1,"targetMessagesPerWorker":1,"currentReplicas":1,"minReplicas":0,"maxReplicas":1,"scaleDownDelaySeconds":-1}"#,
                 "scaleDownDelaySeconds",
             ),
@@ -384,5 +417,45 @@ mod tests {
         let (output, _) = decide(line);
         let output: Value = serde_json::from_str(output.trim_end()).unwrap();
         assert_eq!(output["desiredReplicas"], 3);
+    }
+
+    #[test]
+    fn idle_workers_takes_a_count_all_or_unknown() {
+        let line = |idle: &str| {
+            format!(
+                r#"{{"queueMessages":0,"targetMessagesPerWorker":1,"currentReplicas":10,"idleWorkers":{idle},"minReplicas":0,"maxReplicas":10,"maxDisruption":"10%"}}"#
+            )
+        };
+        let answer = |idle: &str| -> Value {
+            let (output, any_error) = decide(&line(idle));
+            assert!(!any_error, "{output}");
+            serde_json::from_str(output.trim_end()).unwrap()
+        };
+        // Every worker idle: straight to the floor, maxDisruption ignored.
+        let all = answer(r#""all""#);
+        assert_eq!(all["desiredReplicas"], 0);
+        assert!(
+            all["reason"]
+                .as_str()
+                .unwrap()
+                .contains("the queue reports every worker idle"),
+            "{all}"
+        );
+        assert_eq!(answer("10")["desiredReplicas"], 0);
+        // A count below current, or unknown: one step within the budget,
+        // and the reason says which.
+        let some = answer("4");
+        assert_eq!(some["desiredReplicas"], 9);
+        assert!(
+            some["reason"]
+                .as_str()
+                .unwrap()
+                .contains("4 of the 10 workers idle")
+        );
+        for unknown in ["-1", "null"] {
+            let answer = answer(unknown);
+            assert_eq!(answer["desiredReplicas"], 9);
+            assert!(answer["reason"].as_str().unwrap().contains("not known"));
+        }
     }
 }

@@ -205,7 +205,7 @@ impl Queue {
         args: &WatchArgs,
         spec: &WpaSpec,
         registry: &Registry,
-    ) -> Result<Polled, WatchError> {
+    ) -> Result<Subscription, WatchError> {
         match self {
             Queue::Beanstalk(address) => {
                 let config = PollerConfig::new(
@@ -215,14 +215,10 @@ impl Queue {
                 let subscribed = registry.subscribe(uri, config, Some(args.replicas), || {
                     Ok::<_, Infallible>(BeanstalkQueue::new(address))
                 });
-                let subscription = match subscribed {
-                    Ok(subscription) => subscription,
+                match subscribed {
+                    Ok(subscription) => Ok(subscription),
                     Err(never) => match never {},
-                };
-                Ok(Polled {
-                    subscription,
-                    sqs_replicas: None,
-                })
+                }
             }
             Queue::Sqs => {
                 let clients = wpa_sqs::SqsClients::new(wpa_sqs::SqsOptions {
@@ -234,19 +230,13 @@ impl Queue {
                 })
                 .await;
                 let queue = clients.queue(uri)?;
-                let hint = queue.replicas_hint();
-                hint.set(Some(args.replicas));
                 let config = PollerConfig::new(
                     Duration::from_secs(args.sqs_short_poll_interval),
                     Duration::from_secs(args.sqs_long_poll_interval),
                 );
-                let subscription = registry.subscribe(uri, config, Some(args.replicas), || {
+                Ok(registry.subscribe(uri, config, Some(args.replicas), || {
                     Ok::<_, wpa_sqs::Error>(queue)
-                })?;
-                Ok(Polled {
-                    subscription,
-                    sqs_replicas: Some(hint),
-                })
+                })?)
             }
         }
     }
@@ -258,14 +248,6 @@ impl Queue {
             Queue::Sqs => Duration::from_secs(args.sqs_short_poll_interval),
         }
     }
-}
-
-/// A subscribed queue.
-struct Polled {
-    subscription: Subscription,
-    /// SQS reports "every worker idle" as this count (one poller per queue
-    /// here, so the in-memory target's count is exact).
-    sqs_replicas: Option<wpa_sqs::ReplicasHint>,
 }
 
 /// The in-memory scale target.
@@ -366,18 +348,16 @@ fn init_logs(verbosity: u8) {
 async fn watch(args: &WatchArgs, queue: Queue, spec: WpaSpec) -> ExitCode {
     let registry = Registry::new();
     let resync = queue.resync(args);
-    let polled = match queue
+    let mut subscription = match queue
         .subscribe(&args.queue_uri, args, &spec, &registry)
         .await
     {
-        Ok(polled) => polled,
+        Ok(subscription) => subscription,
         Err(error) => {
             eprintln!("workerpodautoscaler watch: {error}");
             return ExitCode::from(2);
         }
     };
-    let mut subscription = polled.subscription;
-    let sqs_replicas = polled.sqs_replicas;
     let mut target = MemoryTarget {
         replicas: args.replicas,
     };
@@ -429,9 +409,6 @@ async fn watch(args: &WatchArgs, queue: Queue, spec: WpaSpec) -> ExitCode {
             }
         };
         last_scale_time = plan.status.last_scale_time;
-        if let Some(hint) = &sqs_replicas {
-            hint.set(Some(target.replicas));
-        }
         subscription.set_replicas(target.replicas);
         if let ScaleOperation::ScaleDownHeld(HoldReason::ScaleDownDelay { remaining }) =
             plan.operation
@@ -448,7 +425,7 @@ async fn watch(args: &WatchArgs, queue: Queue, spec: WpaSpec) -> ExitCode {
         let line = DecisionLine {
             time: &time,
             queue_messages: plan.snapshot.messages(),
-            idle_workers: plan.snapshot.idle_workers(),
+            idle_workers: plan.snapshot.idle_workers(plan.replicas.current),
             messages_sent_per_minute: plan.snapshot.messages_sent_per_minute(),
             current_replicas: plan.replicas.current,
             desired_replicas: plan.decision.desired_replicas,

@@ -100,3 +100,47 @@ fn floats_parse_exactly_at_rounding_boundaries() {
     let (lines, _) = decide(line);
     assert_eq!(lines[0]["desiredReplicas"], 8);
 }
+
+/// A program drives `decide` one line at a time: each answer arrives while
+/// stdin is still open (a buffered writer that flushed only at the end
+/// would leave this test waiting, and fail at its deadline).
+#[test]
+fn answers_each_line_while_stdin_stays_open() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_workerpodautoscaler"))
+        .arg("decide")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    for (messages, desired) in [(15, 8), (4, 2), (0, 0)] {
+        writeln!(
+            stdin,
+            r#"{{"queueMessages":{messages},"targetMessagesPerWorker":2,"currentReplicas":0,"minReplicas":0,"maxReplicas":10}}"#
+        )
+        .unwrap();
+        stdin.flush().unwrap();
+        let answer = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("an answer before stdin closes");
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer["desiredReplicas"], desired, "{answer}");
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+}

@@ -15,7 +15,7 @@
 //! # async fn demo() -> Result<(), wpa_beanstalkd::Error> {
 //! let mut queue = BeanstalkQueue::new("beanstalk://localhost:11300/emails".parse::<BeanstalkUri>()?);
 //! let snapshot = queue.stats_snapshot().await?;
-//! println!("{} messages, idle workers {:?}", snapshot.messages(), snapshot.idle_workers());
+//! println!("{} messages, {}", snapshot.messages(), snapshot.idleness());
 //! # Ok(())
 //! # }
 //! ```

@@ -8,7 +8,7 @@ use wpa_beanstalkd::testing::BeanstalkdServer;
 use wpa_beanstalkd::{
     BeanstalkQueue, BeanstalkUri, Client, ClientConfig, Error, QueueConfig, TubeName,
 };
-use wpa_core::QueueMetrics;
+use wpa_core::{Idleness, QueueMetrics};
 use wpa_poller::{PollRequest, PollerConfig, QueueSource, Registry};
 
 fn server() -> BeanstalkdServer {
@@ -73,6 +73,7 @@ async fn waiting(server: &BeanstalkdServer, tube: &str, count: u64) {
 const SHORT: PollRequest = PollRequest {
     wake_up: false,
     long_poll: Duration::from_secs(1),
+    short_poll: Duration::from_secs(1),
     arrival_rate: false,
 };
 
@@ -82,7 +83,7 @@ async fn missing_tube_is_an_empty_queue() {
     let mut queue = queue(&server, "never-created");
     let snapshot = queue.snapshot().await.unwrap();
     assert_eq!(snapshot.messages(), 0);
-    assert_eq!(snapshot.idle_workers(), Some(0));
+    assert_eq!(snapshot.idleness(), Idleness::Idle(0));
     assert!(!snapshot.is_stale());
 }
 
@@ -93,7 +94,7 @@ async fn empty_tube_counts_no_messages() {
     let mut queue = queue(&server, "empty");
     let snapshot = queue.poll(SHORT).await.unwrap();
     assert_eq!(snapshot.messages(), 0);
-    assert_eq!(snapshot.idle_workers(), Some(0));
+    assert_eq!(snapshot.idleness(), Idleness::Idle(0));
 }
 
 #[tokio::test]
@@ -108,7 +109,7 @@ async fn busy_tube_counts_ready_jobs_and_idle_is_unknown() {
     other.put(1, 0, 60, b"x").await.unwrap();
     let snapshot = queue(&server, "busy").poll(SHORT).await.unwrap();
     assert_eq!(snapshot.messages(), 5);
-    assert_eq!(snapshot.idle_workers(), None);
+    assert_eq!(snapshot.idleness(), Idleness::Unknown);
 }
 
 #[tokio::test]
@@ -123,7 +124,7 @@ async fn reserved_jobs_are_counted() {
     let mut queue = queue(&server, "work");
     let snapshot = queue.poll(SHORT).await.unwrap();
     assert_eq!(snapshot.messages(), 3, "2 ready + 1 reserved");
-    assert_eq!(snapshot.idle_workers(), None);
+    assert_eq!(snapshot.idleness(), Idleness::Unknown);
 
     // Only reserved left: still work in flight, idle unknown.
     let mut other = self::worker(&server, "work").await;
@@ -133,12 +134,12 @@ async fn reserved_jobs_are_counted() {
     }
     let snapshot = queue.poll(SHORT).await.unwrap();
     assert_eq!(snapshot.messages(), 1);
-    assert_eq!(snapshot.idle_workers(), None);
+    assert_eq!(snapshot.idleness(), Idleness::Unknown);
 
     assert!(worker.delete(job.id).await.unwrap());
     let snapshot = queue.poll(SHORT).await.unwrap();
     assert_eq!(snapshot.messages(), 0);
-    assert_eq!(snapshot.idle_workers(), Some(0));
+    assert_eq!(snapshot.idleness(), Idleness::Idle(0));
 }
 
 #[tokio::test]
@@ -154,7 +155,7 @@ async fn workers_blocked_in_reserve_are_idle() {
     waiting(&server, "idle", 2).await;
     let snapshot = queue(&server, "idle").poll(SHORT).await.unwrap();
     assert_eq!(snapshot.messages(), 0);
-    assert_eq!(snapshot.idle_workers(), Some(2));
+    assert_eq!(snapshot.idleness(), Idleness::Idle(2));
     for handle in handles {
         handle.abort();
     }
@@ -174,6 +175,7 @@ async fn wake_up_leaves_the_job_ready_with_its_priority_and_place() {
         .poll(PollRequest {
             wake_up: true,
             long_poll: Duration::from_secs(10),
+            short_poll: Duration::from_secs(10),
             arrival_rate: false,
         })
         .await
@@ -203,6 +205,7 @@ async fn wake_up_returns_on_the_first_put_and_times_out_when_empty() {
         .poll(PollRequest {
             wake_up: true,
             long_poll: Duration::from_secs(1),
+            short_poll: Duration::from_secs(1),
             arrival_rate: false,
         })
         .await
@@ -215,6 +218,7 @@ async fn wake_up_returns_on_the_first_put_and_times_out_when_empty() {
             .poll(PollRequest {
                 wake_up: true,
                 long_poll: Duration::from_secs(20),
+                short_poll: Duration::from_secs(20),
                 arrival_rate: false,
             })
             .await;
@@ -337,6 +341,7 @@ async fn recovers_from_a_server_restart_in_the_same_process() {
             .poll(PollRequest {
                 wake_up: true,
                 long_poll: Duration::from_secs(2),
+                short_poll: Duration::from_secs(2),
                 arrival_rate: false,
             })
             .await

@@ -18,7 +18,7 @@ use wpa_kube::{
     KubeScaleTarget, TargetKind, TargetRef, WorkerPodAutoScaler, WorkerPodAutoScalerStatus,
     WpaEvents, invalid_spec_event, scale_event, scale_failed_event, write_status,
 };
-use wpa_poller::{PollerError, Registry, Subscription};
+use wpa_poller::{Backoff, PollerError, Registry, Subscription};
 
 use crate::limiter::RateLimiter;
 use crate::metrics::{Metrics, WpaLabels, WpaSample, queue_name};
@@ -185,23 +185,44 @@ fn cached_replicas(
     })
 }
 
+/// How a reconcile ended, for its task's schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Done, or failed in a way another try soon would not fix: the next
+    /// reconcile comes with a change or the resync.
+    Settled,
+    /// A write failed with a transient error (5xx, 429, timeout, conflict):
+    /// try again after the task's backoff, without waiting for a resync.
+    Retry,
+}
+
 async fn save_status(
     ctx: &Context,
     wpa: &WorkerPodAutoScaler,
     state: &mut TaskState,
     next: WorkerPodAutoScalerStatus,
-) {
+) -> Outcome {
     if state.written.as_ref() == Some(&next) || wpa.status.as_ref() == Some(&next) {
         state.written = Some(next);
-        return;
+        return Outcome::Settled;
     }
     ctx.limiter.acquire().await;
     match write_status(&ctx.client, wpa, &next).await {
-        Ok(_) => state.written = Some(next),
-        Err(error) => tracing::warn!(
-            namespace = %wpa.namespace().unwrap_or_default(), wpa = %wpa.name_any(),
-            "writing status: {error}"
-        ),
+        Ok(_) => {
+            state.written = Some(next);
+            Outcome::Settled
+        }
+        Err(error) => {
+            tracing::warn!(
+                namespace = %wpa.namespace().unwrap_or_default(), wpa = %wpa.name_any(),
+                "writing status: {error}"
+            );
+            if error.is_transient() {
+                Outcome::Retry
+            } else {
+                Outcome::Settled
+            }
+        }
     }
 }
 
@@ -222,7 +243,7 @@ async fn report_problem(
     state: &mut TaskState,
     reason: &str,
     error: &wpa_kube::Error,
-) {
+) -> Outcome {
     let message = error.to_string();
     tracing::warn!(
         namespace = %wpa.namespace().unwrap_or_default(), wpa = %wpa.name_any(),
@@ -249,7 +270,7 @@ async fn report_problem(
         &message,
         SystemTime::now(),
     );
-    save_status(ctx, wpa, state, next).await;
+    save_status(ctx, wpa, state, next).await
 }
 
 /// Why a WPA cannot be decided on: what [`reconcile_one`] reports.
@@ -332,7 +353,7 @@ fn inputs(
     })
 }
 
-async fn reconcile_one(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut TaskState) {
+async fn reconcile_one(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut TaskState) -> Outcome {
     let started = std::time::Instant::now();
     let namespace = wpa.namespace().unwrap_or_default();
     let name = wpa.name_any();
@@ -343,12 +364,11 @@ async fn reconcile_one(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Tas
     } = match inputs(ctx, wpa, &namespace, state) {
         Ok(inputs) => inputs,
         Err(problem) => {
-            report_problem(ctx, wpa, state, problem.reason, &problem.error).await;
-            return;
+            return report_problem(ctx, wpa, state, problem.reason, &problem.error).await;
         }
     };
     let Some(subscription) = state.subscription.as_mut() else {
-        return;
+        return Outcome::Settled;
     };
     let mut target = CachedTarget {
         replicas,
@@ -376,22 +396,23 @@ async fn reconcile_one(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Tas
         Err(ReconcileError::Queue(PollerError::NotPolledYet { uri, last_error })) => {
             // The reference's "-1": no decision until the first poll.
             tracing::debug!(namespace = %namespace, wpa = %name, "queue {uri} not polled yet: {last_error:?}");
-            return;
+            return Outcome::Settled;
         }
         Err(ReconcileError::Queue(error)) => {
+            // The poller retries the queue with its own backoff.
             tracing::warn!(namespace = %namespace, wpa = %name, "queue: {error}");
-            return;
+            return Outcome::Settled;
         }
         Err(ReconcileError::ReadTarget(error)) => {
-            report_problem(ctx, wpa, state, "TargetNotFound", &error).await;
-            return;
+            return report_problem(ctx, wpa, state, "TargetNotFound", &error).await;
         }
         Err(ReconcileError::Apply { replicas, source }) => {
             tracing::warn!(namespace = %namespace, wpa = %name, "scaling to {replicas}: {source}");
-            if !source.is_transient() {
-                report_problem(ctx, wpa, state, wpa_kube::reason::SCALE_FAILED, &source).await;
+            if source.is_transient() {
+                return Outcome::Retry;
             }
-            return;
+            report_problem(ctx, wpa, state, wpa_kube::reason::SCALE_FAILED, &source).await;
+            return Outcome::Settled;
         }
     };
     state.reported = None;
@@ -431,7 +452,7 @@ async fn reconcile_one(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Tas
             },
             now,
         );
-    save_status(ctx, wpa, state, next).await;
+    let outcome = save_status(ctx, wpa, state, next).await;
     let signed = |value: Option<u32>| value.map_or(-1.0, f64::from);
     ctx.metrics.observe(
         WpaLabels {
@@ -444,12 +465,13 @@ async fn reconcile_one(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Tas
             sent_per_minute: plan.snapshot.messages_sent_per_minute().unwrap_or(-1.0),
             current: f64::from(replicas.current),
             desired: f64::from(plan.decision.desired_replicas),
-            idle: signed(plan.snapshot.idle_workers()),
+            idle: signed(plan.snapshot.idle_workers(replicas.current)),
             available: f64::from(replicas.available),
         },
     );
     ctx.metrics
         .loop_success(&namespace, &name, started.elapsed().as_secs_f64());
+    outcome
 }
 
 async fn wait_for_queue(subscription: Option<&mut Subscription>) {
@@ -463,14 +485,29 @@ async fn wait_for_queue(subscription: Option<&mut Subscription>) {
     }
 }
 
+/// First delay before retrying a reconcile whose write failed transiently
+/// (then doubling, with jitter, up to the resync period), as a per-item
+/// rate limiter in a client-go workqueue does.
+const RETRY_INITIAL: Duration = Duration::from_millis(50);
+
+async fn wait_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending::<()>().await,
+    }
+}
+
 async fn wpa_task(
     ctx: Arc<Context>,
     mut object: watch::Receiver<Arc<WorkerPodAutoScaler>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut state = TaskState::default();
-    let mut resync = tokio::time::interval(ctx.config.resync_period.max(Duration::from_millis(10)));
+    let resync_period = ctx.config.resync_period.max(Duration::from_millis(10));
+    let mut resync = tokio::time::interval(resync_period);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut backoff = Backoff::new(RETRY_INITIAL.min(resync_period), resync_period);
+    let mut retry_at = None;
     loop {
         tokio::select! {
             biased;
@@ -481,6 +518,7 @@ async fn wpa_task(
                 }
             }
             () = wait_for_queue(state.subscription.as_mut()) => {}
+            () = wait_until(retry_at) => {}
             _ = resync.tick() => {}
         }
         if *stop.borrow() {
@@ -492,7 +530,18 @@ async fn wpa_task(
         let wpa = object.borrow_and_update().clone();
         // Boxed: a reconcile's future (kube requests inside) is several
         // kilobytes, and unboxed it would sit in every idle task.
-        Box::pin(reconcile_one(&ctx, &wpa, &mut state)).await;
+        let outcome = Box::pin(reconcile_one(&ctx, &wpa, &mut state)).await;
+        // The resync counts from the last reconcile: a retry (or a queue
+        // change) stands in for it, so a failing write is tried about
+        // once per resync period at worst, never in a hot loop.
+        resync.reset();
+        retry_at = match outcome {
+            Outcome::Retry => Some(tokio::time::Instant::now() + backoff.next_delay()),
+            Outcome::Settled => {
+                backoff.reset();
+                None
+            }
+        };
     }
     if object.has_changed().is_err() && !*stop.borrow() {
         // Deleted (not shut down): drop its series, even if a reconcile

@@ -549,6 +549,88 @@ async fn a_failing_scale_is_survived_and_retried() {
     run.stop().await;
 }
 
+/// A 500 on `/scale` is retried by the WPA's own backoff (tens of
+/// milliseconds, doubling), not at the next resync (10 minutes here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_after_two_500s_lands_within_seconds_not_at_the_resync() {
+    let run = start(config(), |server, queues| {
+        queues.set("fake://q", 6);
+        server.insert(deployment("jobs", "worker", 1)).unwrap();
+        server
+            .insert(wpa("jobs", "w", "worker", "fake://q"))
+            .unwrap();
+        server.inject(Fault::respond(
+            Method::PUT,
+            "/deployments/worker/scale",
+            500,
+            2,
+        ));
+    })
+    .await;
+    eventually(
+        "the scale up after two 500s",
+        Duration::from_secs(5),
+        || replicas(&run.server, "jobs", "worker") == Some(3),
+    )
+    .await;
+    let statuses: Vec<u16> = run
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::PUT && r.path.ends_with("/scale"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [500, 500, 200]);
+    run.stop().await;
+}
+
+/// A scale that keeps failing backs off to the resync period: no hot loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_500_backs_off_to_the_resync_period() {
+    let config = ControllerConfig {
+        resync_period: Duration::from_secs(1),
+        ..config()
+    };
+    let run = start(config, |server, queues| {
+        queues.set("fake://q", 6);
+        server.insert(deployment("jobs", "worker", 1)).unwrap();
+        server
+            .insert(wpa("jobs", "w", "worker", "fake://q"))
+            .unwrap();
+        server.inject(Fault::respond(
+            Method::PUT,
+            "/deployments/worker/scale",
+            500,
+            u32::MAX,
+        ));
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let attempts: Vec<_> = run
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::PUT && r.path.ends_with("/scale"))
+        .map(|r| r.at)
+        .collect();
+    // 50 ms doubling with jitter in [d/2, d], capped at 1 s: 10 to 16
+    // tries in 6 s (a hot loop would make hundreds), and the last gaps
+    // near the period.
+    assert!(
+        (5..=20).contains(&attempts.len()),
+        "{} tries in 6 s",
+        attempts.len()
+    );
+    let last_gap = attempts[attempts.len() - 1].duration_since(attempts[attempts.len() - 2]);
+    assert!(
+        last_gap >= Duration::from_millis(450),
+        "last retry gap {last_gap:?}"
+    );
+    assert_eq!(replicas(&run.server, "jobs", "worker"), Some(1));
+    assert!(!run.task.is_finished(), "the controller keeps running");
+    run.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_namespace_filter_leaves_other_namespaces_alone() {
     let config = ControllerConfig {

@@ -2,7 +2,7 @@
 //!
 //! This file is the whole decision. It reproduces the Go Worker Pod
 //! Autoscaler (v1.6) decision for decision on every input that the
-//! reference accepts; see `wpa-semantics.md` for the rules and the README
+//! reference accepts; see `docs/reference-semantics.md` for the rules and the README
 //! for the few places where a reference defect is not copied.
 //!
 //! Arithmetic is done in `i64` (every input fits in 32 bits, so nothing can
@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use crate::{MaxDisruption, QueueSnapshot, WpaSpec};
+use crate::{Idleness, MaxDisruption, QueueSnapshot, WpaSpec};
 
 /// The outcome of [`desired_replicas`]: the count, and why.
 ///
@@ -173,7 +173,7 @@ pub fn desired_replicas(spec: &WpaSpec, queue: &QueueSnapshot, current_replicas:
     } else if rate > 0.0 && seconds_per_job > 0.0 {
         // 6. Nothing queued, but messages arrive: hold the rate floor.
         (Rule::ArrivalRate, bounds.clamp(floor))
-    } else if queue.idle_workers() == Some(current_replicas) {
+    } else if queue.idle_workers(current_replicas) == Some(current_replicas) {
         // 7. Nothing queued and every worker idle: all may go at once.
         let unbudgeted = Bounds {
             max_disruption: None,
@@ -327,13 +327,21 @@ impl fmt::Display for Decision {
             )?,
             Rule::AllIdle => write!(
                 f,
-                "queue empty and all {current} workers idle: scale down to the floor at once (maxDisruption does not apply)"
+                "queue empty and all {current} workers idle ({}): scale down to the floor at once (maxDisruption does not apply)",
+                idleness_source(inputs.snapshot.idleness())
             )?,
-            Rule::NoBacklog => write!(
-                f,
-                "queue empty, idleness of the {current} workers not known: down to the floor of {} within maxDisruption",
-                inputs.floor
-            )?,
+            Rule::NoBacklog => {
+                f.write_str("queue empty, ")?;
+                match inputs.snapshot.idleness().idle_workers(current) {
+                    None => write!(f, "idleness of the {current} workers not known")?,
+                    Some(idle) => write!(f, "{idle} of the {current} workers idle")?,
+                }
+                write!(
+                    f,
+                    ": down to the floor of {} within maxDisruption",
+                    inputs.floor
+                )?;
+            }
         }
         match self.limit {
             Limit::None => Ok(()),
@@ -354,6 +362,14 @@ impl fmt::Display for Decision {
                 inputs.disruption_budget()
             ),
         }
+    }
+}
+
+fn idleness_source(idleness: Idleness) -> &'static str {
+    match idleness {
+        Idleness::AllIdle => "the queue reports every worker idle",
+        // Only a count can reach the all-idle rule otherwise.
+        Idleness::Idle(_) | Idleness::Unknown => "the queue counts them idle",
     }
 }
 

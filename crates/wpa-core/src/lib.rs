@@ -45,5 +45,5 @@ pub use reconcile::{
     Plan, QueueMetrics, ReconcileError, ScaleTarget, TargetReplicas, WpaStatus, plan, reconcile,
 };
 pub use scale::{DEFAULT_SCALE_DOWN_DELAY, HoldReason, ScaleOperation, scale_operation};
-pub use snapshot::QueueSnapshot;
+pub use snapshot::{Idleness, QueueSnapshot};
 pub use spec::{MAX_REPLICAS, MaxDisruption, RawWpaSpec, WpaSpec};

@@ -1,5 +1,7 @@
 //! What a queue adapter reports: one observation of a queue.
 
+use std::fmt;
+
 use crate::Error;
 use crate::spec::non_negative_finite;
 
@@ -20,8 +22,70 @@ use crate::spec::non_negative_finite;
 pub struct QueueSnapshot {
     messages: u32,
     messages_sent_per_minute: Option<f64>,
-    idle_workers: Option<u32>,
+    idleness: Idleness,
     stale: bool,
+}
+
+/// What a queue says about its workers' idleness.
+///
+/// A queue that counts its waiting consumers (beanstalkd's
+/// `current-waiting`) gives a count; one that can only tell that nobody
+/// received anything lately (SQS with CloudWatch) says every worker is
+/// idle, however many run. The snapshot keeps what the queue said, and the
+/// decision resolves it against the replicas it is given
+/// ([`Idleness::idle_workers`]), so two autoscalers on one queue, scaling
+/// different targets, each see their own count.
+///
+/// ```
+/// use wpa_core::Idleness;
+///
+/// assert_eq!(Idleness::AllIdle.idle_workers(10), Some(10));
+/// assert_eq!(Idleness::Idle(3).idle_workers(10), Some(3));
+/// assert_eq!(Idleness::Unknown.idle_workers(10), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Idleness {
+    /// The queue cannot tell (the reference's -1).
+    #[default]
+    Unknown,
+    /// This many workers wait for a message.
+    Idle(u32),
+    /// Every worker is idle, however many run.
+    AllIdle,
+}
+
+impl Idleness {
+    /// `Some(n)` is a count, `None` unknown.
+    #[must_use]
+    pub const fn from_count(idle_workers: Option<u32>) -> Self {
+        match idle_workers {
+            Some(count) => Idleness::Idle(count),
+            None => Idleness::Unknown,
+        }
+    }
+
+    /// The idle workers among `current_replicas` (`None`: unknown).
+    /// "Every worker idle" is `current_replicas`; a count is taken as the
+    /// queue gave it (the reference compares it, it does not cap it).
+    #[must_use]
+    #[inline]
+    pub const fn idle_workers(self, current_replicas: u32) -> Option<u32> {
+        match self {
+            Idleness::Unknown => None,
+            Idleness::Idle(count) => Some(count),
+            Idleness::AllIdle => Some(current_replicas),
+        }
+    }
+}
+
+impl fmt::Display for Idleness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Idleness::Unknown => f.write_str("idleness unknown"),
+            Idleness::Idle(count) => write!(f, "{count} idle"),
+            Idleness::AllIdle => f.write_str("every worker idle"),
+        }
+    }
 }
 
 impl QueueSnapshot {
@@ -32,7 +96,7 @@ impl QueueSnapshot {
         QueueSnapshot {
             messages,
             messages_sent_per_minute: None,
-            idle_workers: None,
+            idleness: Idleness::Unknown,
             stale: false,
         }
     }
@@ -75,7 +139,14 @@ impl QueueSnapshot {
     /// Sets the number of workers known to be idle (`None`: unknown).
     #[must_use]
     pub const fn with_idle_workers(mut self, idle_workers: Option<u32>) -> Self {
-        self.idle_workers = idle_workers;
+        self.idleness = Idleness::from_count(idle_workers);
+        self
+    }
+
+    /// Sets what the queue says about idleness.
+    #[must_use]
+    pub const fn with_idleness(mut self, idleness: Idleness) -> Self {
+        self.idleness = idleness;
         self
     }
 
@@ -99,10 +170,17 @@ impl QueueSnapshot {
         self.messages_sent_per_minute
     }
 
-    /// Workers known to be idle, if the adapter can tell.
+    /// What the queue says about its workers' idleness.
     #[must_use]
-    pub const fn idle_workers(&self) -> Option<u32> {
-        self.idle_workers
+    pub const fn idleness(&self) -> Idleness {
+        self.idleness
+    }
+
+    /// Idle workers among `current_replicas`, if the queue can tell
+    /// ([`Idleness::idle_workers`]).
+    #[must_use]
+    pub const fn idle_workers(&self, current_replicas: u32) -> Option<u32> {
+        self.idleness.idle_workers(current_replicas)
     }
 
     /// Whether the adapter marked this snapshot as stale.

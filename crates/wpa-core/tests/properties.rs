@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 use approx::assert_relative_eq;
 use proptest::prelude::*;
 use wpa_core::{
-    MaxDisruption, QueueSnapshot, RawWpaSpec, Rule, ScaleOperation, WpaSpec, desired_replicas,
-    scale_operation,
+    Idleness, MaxDisruption, QueueSnapshot, RawWpaSpec, Rule, ScaleOperation, WpaSpec,
+    desired_replicas, scale_operation,
 };
 
 fn max_disruption() -> impl Strategy<Value = MaxDisruption> {
@@ -33,9 +33,13 @@ prop_compose! {
     fn snapshot()(
         messages in prop_oneof![Just(0u32), 0..=100_000u32],
         rate in prop_oneof![Just(None), (0.0..10_000.0f64).prop_map(Some)],
-        idle in prop_oneof![Just(None), (0..=600u32).prop_map(Some)],
+        idle in prop_oneof![
+            Just(Idleness::Unknown),
+            Just(Idleness::AllIdle),
+            (0..=600u32).prop_map(Idleness::Idle),
+        ],
     ) -> QueueSnapshot {
-        let snapshot = QueueSnapshot::new(messages).with_idle_workers(idle);
+        let snapshot = QueueSnapshot::new(messages).with_idleness(idle);
         match rate {
             Some(rate) => snapshot.with_arrival_rate(rate).unwrap(),
             None => snapshot,
@@ -94,6 +98,17 @@ proptest! {
         if with_budget > current {
             prop_assert_eq!(with_budget, desired_replicas(&unlimited, &snapshot, current).desired_replicas);
         }
+    }
+
+    /// "Every worker idle" decides as the count of the replicas given would:
+    /// the snapshot carries what the queue said, the decision resolves it.
+    #[test]
+    fn every_worker_idle_is_the_count_of_current(spec in spec(), snapshot in snapshot(), current in 0..=600u32) {
+        let all_idle = snapshot.with_idleness(Idleness::AllIdle);
+        let counted = snapshot.with_idleness(Idleness::Idle(current));
+        let a = desired_replicas(&spec, &all_idle, current);
+        let b = desired_replicas(&spec, &counted, current);
+        prop_assert_eq!((a.desired_replicas, a.rule, a.limit), (b.desired_replicas, b.rule, b.limit));
     }
 
     #[test]

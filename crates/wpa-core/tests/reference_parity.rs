@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
-use wpa_core::{MaxDisruption, QueueSnapshot, RawWpaSpec, desired_replicas};
+use wpa_core::{Idleness, MaxDisruption, QueueSnapshot, RawWpaSpec, desired_replicas};
 
 /// The reference, transcribed as Go computes it. Kept deliberately naive:
 /// it is the oracle, not an implementation to share code with.
@@ -118,6 +118,9 @@ struct Input {
     target: i32,
     current: i32,
     idle: i32,
+    /// The queue said "every worker idle" (SQS with CloudWatch) rather than
+    /// a count: the reference, which is told the replicas, sees `current`.
+    all_idle: bool,
     min: i32,
     max: i32,
     max_disruption: String,
@@ -162,7 +165,7 @@ prop_compose! {
         ],
         target in prop_oneof![1..=5i32, 1..=1000i32, Just(i32::MAX)],
         current in prop_oneof![0..=20i32, 0..=100_000i32],
-        idle_choice in prop_oneof![Just(-1), 0..=20i32, Just(i32::MIN)],
+        idle_choice in prop_oneof![Just(-1), 0..=20i32, Just(i32::MIN), Just(i32::MIN + 1)],
         min in prop_oneof![0..=5i32, 0..=200i32],
         max in prop_oneof![0..=10i32, 0..=100_000i32, Just(i32::MAX)],
         max_disruption in max_disruption(),
@@ -176,8 +179,10 @@ prop_compose! {
             }
             Some(rate) => rate,
         };
-        let idle = if idle_choice == i32::MIN { current } else { idle_choice };
-        Input { messages, rate, seconds, target, current, idle, min, max, max_disruption }
+        // MIN: a count equal to current; MIN + 1: "every worker idle".
+        let all_idle = idle_choice == i32::MIN + 1;
+        let idle = if idle_choice <= i32::MIN + 1 { current } else { idle_choice };
+        Input { messages, rate, seconds, target, current, idle, all_idle, min, max, max_disruption }
     }
 }
 
@@ -197,6 +202,11 @@ fn ours(input: &Input) -> u32 {
         Some(i64::from(input.idle)),
     )
     .unwrap();
+    let snapshot = if input.all_idle {
+        snapshot.with_idleness(Idleness::AllIdle)
+    } else {
+        snapshot
+    };
     desired_replicas(&spec, &snapshot, u32::try_from(input.current).unwrap()).desired_replicas
 }
 

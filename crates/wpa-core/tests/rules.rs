@@ -1,12 +1,12 @@
-//! One test per rule of `wpa-semantics.md`, and one per reference defect
+//! One test per rule of `docs/reference-semantics.md`, and one per reference defect
 //! that this crate refuses to copy.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, SystemTime};
 
 use wpa_core::{
-    Error, HoldReason, Limit, MaxDisruption, QueueSnapshot, RawWpaSpec, Rule, ScaleOperation,
-    TargetReplicas, WpaSpec, desired_replicas, plan, scale_operation,
+    Error, HoldReason, Idleness, Limit, MaxDisruption, QueueSnapshot, RawWpaSpec, Rule,
+    ScaleOperation, TargetReplicas, WpaSpec, desired_replicas, plan, scale_operation,
 };
 
 fn spec(min: u32, max: u32, target: u32, seconds: f64, disruption: &str) -> WpaSpec {
@@ -173,6 +173,75 @@ fn all_idle_scales_to_the_floor_at_once() {
     assert_eq!(
         decide(&spec, 0, 0.0, Some(12), 12),
         (3, Rule::AllIdle, Limit::Floor)
+    );
+}
+
+// Rule 7 when the queue can only say "every worker idle" (SQS with
+// CloudWatch): resolved against the replicas the decision is given, so the
+// budget is lifted whatever the count, and two targets on one queue each
+// get their own.
+#[test]
+fn every_worker_idle_resolves_against_the_current_replicas() {
+    let spec = spec(0, 20, 5, 0.0, "10%");
+    let all_idle = QueueSnapshot::new(0).with_idleness(Idleness::AllIdle);
+    for current in [1, 3, 10, 20] {
+        let decision = desired_replicas(&spec, &all_idle, current);
+        assert_eq!(
+            (decision.desired_replicas, decision.rule),
+            (0, Rule::AllIdle),
+            "{current}"
+        );
+        let counted = desired_replicas(
+            &spec,
+            &QueueSnapshot::new(0).with_idle_workers(Some(current)),
+            current,
+        );
+        assert_eq!(
+            (decision.desired_replicas, decision.rule, decision.limit),
+            (counted.desired_replicas, counted.rule, counted.limit),
+            "same as a count of {current}"
+        );
+    }
+    // With messages queued, idleness does not matter.
+    let backlog = QueueSnapshot::new(12).with_idleness(Idleness::AllIdle);
+    assert_eq!(desired_replicas(&spec, &backlog, 10).rule, Rule::Backlog);
+    // From zero it is the from-zero rule.
+    assert_eq!(
+        desired_replicas(&spec, &all_idle, 0).rule,
+        Rule::ScaleFromZero
+    );
+}
+
+#[test]
+fn reasons_state_the_idleness_used() {
+    let spec = spec(0, 20, 5, 0.0, "10%");
+    let reason = |idleness, current| {
+        desired_replicas(
+            &spec,
+            &QueueSnapshot::new(0).with_idleness(idleness),
+            current,
+        )
+        .to_string()
+    };
+    assert_eq!(
+        reason(Idleness::Unknown, 10),
+        "queue empty, idleness of the 10 workers not known: down to the floor of 0 within maxDisruption; maxDisruption lets one scale down remove at most 1 of 10"
+    );
+    assert_eq!(
+        reason(Idleness::Idle(0), 10),
+        "queue empty, 0 of the 10 workers idle: down to the floor of 0 within maxDisruption; maxDisruption lets one scale down remove at most 1 of 10"
+    );
+    assert_eq!(
+        reason(Idleness::Idle(4), 10),
+        "queue empty, 4 of the 10 workers idle: down to the floor of 0 within maxDisruption; maxDisruption lets one scale down remove at most 1 of 10"
+    );
+    assert_eq!(
+        reason(Idleness::AllIdle, 10),
+        "queue empty and all 10 workers idle (the queue reports every worker idle): scale down to the floor at once (maxDisruption does not apply)"
+    );
+    assert_eq!(
+        reason(Idleness::Idle(10), 10),
+        "queue empty and all 10 workers idle (the queue counts them idle): scale down to the floor at once (maxDisruption does not apply)"
     );
 }
 
@@ -489,8 +558,8 @@ fn signed_snapshot_encoding() {
     assert_eq!(
         QueueSnapshot::from_signed(3, None, Some(-1))
             .unwrap()
-            .idle_workers(),
-        None
+            .idleness(),
+        Idleness::Unknown
     );
     assert_eq!(
         QueueSnapshot::from_signed(3, None, Some(-7)).unwrap_err(),

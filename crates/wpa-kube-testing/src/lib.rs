@@ -125,6 +125,8 @@ pub struct RecordedRequest {
     pub body: Value,
     /// The status code answered.
     pub status: u16,
+    /// When it arrived (tokio's clock: paused time in a paused test).
+    pub at: tokio::time::Instant,
 }
 
 impl RecordedRequest {
@@ -818,6 +820,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         content_type: content_type.clone(),
         body: body.clone(),
         status: 200,
+        at: tokio::time::Instant::now(),
     };
 
     // Faults first.

@@ -32,6 +32,12 @@ pub struct PollRequest {
     pub wake_up: bool,
     /// The longest a wake-up poll may block (the `*-long-poll-interval`).
     pub long_poll: Duration,
+    /// The short-poll interval (the `*-short-poll-interval`): a source
+    /// that cannot block on the queue during a wake-up (SQS on a queue
+    /// whose redrive policy forbids a probe) waits at most this long
+    /// before it looks, so the first message is seen within one short
+    /// poll.
+    pub short_poll: Duration,
     /// A subscriber decides on the arrival rate (its spec sets
     /// `secondsToProcessOneJob`; see [`Subscription::set_needs_arrival_rate`]).
     /// A source that pays for measuring the rate (SQS: a CloudWatch call)
@@ -408,6 +414,7 @@ async fn run_poller<S: QueueSource>(shared: Arc<Shared>, mut source: S) {
         let request = PollRequest {
             wake_up,
             long_poll: config.long_poll,
+            short_poll: config.short_poll,
             arrival_rate: shared.needs_arrival_rate(),
         };
         let result = if wake_up {

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use wpa_core::{QueueMetrics, QueueSnapshot, Rule, ScaleTarget, TargetReplicas, WpaSpec};
+use wpa_core::{Idleness, QueueMetrics, QueueSnapshot, Rule, ScaleTarget, TargetReplicas, WpaSpec};
 
 use crate::error::{SimError, invalid};
 use crate::histogram::WaitHistogram;
@@ -695,14 +695,16 @@ impl Poller {
                     let rate = self.arrival_rate(world);
                     snapshot = snapshot.with_arrival_rate(rate).unwrap_or(snapshot);
                 }
+                // As the SQS adapter reports it: "every worker idle" is
+                // data, resolved by the decision against its replicas.
                 let idle = if visible > 0 || not_visible > 0 {
-                    None
+                    Idleness::Unknown
                 } else if self.received_long_ago(world) == 0 {
-                    Some(world.replicas())
+                    Idleness::AllIdle
                 } else {
-                    Some(0)
+                    Idleness::Idle(0)
                 };
-                snapshot.with_idle_workers(idle)
+                snapshot.with_idleness(idle)
             }
             Backend::Beanstalkd => {
                 let reserved = world.not_visible();

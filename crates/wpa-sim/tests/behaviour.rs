@@ -200,7 +200,7 @@ fn massive_scale_down_only_when_all_workers_are_idle() {
         let budget = MaxDisruption::Percent(10).budget(event.from);
         if u64::from(event.from - event.to) > budget {
             assert_eq!(event.rule, Some(Rule::AllIdle), "{event:?}");
-            let idle = event.snapshot.and_then(|s| s.idle_workers());
+            let idle = event.snapshot.and_then(|s| s.idle_workers(event.from));
             assert_eq!(idle, Some(event.from), "{event:?}");
             assert_eq!(event.snapshot.map(|s| s.messages()), Some(0));
             all_idle += 1;

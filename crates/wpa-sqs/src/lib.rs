@@ -11,10 +11,10 @@
 //!   [`SqsOptions::count_delayed`] is set.
 //! - **Idleness** as the reference: messages visible or in flight → unknown;
 //!   otherwise all workers are idle when CloudWatch `NumberOfMessagesReceived`
-//!   summed over [now-20 min, now-10 min] is 0, else none is. Because one
-//!   poller serves every autoscaler of a queue, "all" is kept as
-//!   [`Idleness::AllIdle`] and resolved against the replicas that run
-//!   ([`SqsObservation::snapshot`], [`ReplicasHint`]).
+//!   summed over [now-20 min, now-10 min] is 0, else none is. "All" is
+//!   reported as it is ([`Idleness::AllIdle`], the core's type): one poller
+//!   serves every autoscaler of a queue, and each decision resolves it
+//!   against the replicas of its own target.
 //! - **Arrival rate** (opt-in, as the reference only measures it when
 //!   `secondsToProcessOneJob` is set): CloudWatch `NumberOfMessagesSent`,
 //!   Sum per 60 s over [now-10 min, now-5 min], averaged per minute. Both
@@ -57,7 +57,7 @@
 //!
 //! let clients = SqsClients::new(SqsOptions::default()).await;
 //! let mut queue = clients.queue("https://sqs.eu-west-1.amazonaws.com/123456789012/jobs")?;
-//! let request = PollRequest { wake_up: false, long_poll: std::time::Duration::from_secs(20), arrival_rate: false };
+//! let request = PollRequest { wake_up: false, short_poll: std::time::Duration::from_secs(20), long_poll: std::time::Duration::from_secs(20), arrival_rate: false };
 //! let snapshot = queue.poll(request).await?;
 //! println!("{} messages", snapshot.messages());
 //! # Ok(()) }
@@ -75,7 +75,7 @@ pub use clients::{SqsClients, behavior_version};
 pub use cloudwatch::{CloudWatchMetrics, MESSAGES_RECEIVED, MESSAGES_SENT};
 pub use error::{Error, ErrorKind};
 pub use options::{MetricWindow, SqsOptions};
-pub use queue::{
-    Idleness, PollMethod, QueueCounts, RedrivePolicy, ReplicasHint, SqsObservation, SqsQueue,
-};
+pub use queue::{PollMethod, QueueCounts, RedrivePolicy, SqsObservation, SqsQueue};
 pub use url::{QueueUrl, UrlForm};
+/// What a poll says about idleness: the core's type, re-exported.
+pub use wpa_core::Idleness;

@@ -85,8 +85,10 @@ pub struct SqsOptions {
     /// Default 10 (see the crate docs for why).
     pub probe_min_max_receive_count: u32,
     /// Interval of the attribute polls that replace the probe on guarded
-    /// queues. `None` (default): the long-poll interval, so a guarded queue
-    /// makes no more calls than a probed one.
+    /// queues, at most the short-poll interval. `None` (default): the
+    /// short-poll interval, so the first message is seen within one short
+    /// poll, with no more calls than short polls make (at the default
+    /// flags, short = long = 20 s: as many as a probed queue).
     pub guarded_wake_up_interval: Option<Duration>,
     /// How long a queue's `RedrivePolicy` is trusted before it is read
     /// again (it is refreshed for free by every attribute poll; this only

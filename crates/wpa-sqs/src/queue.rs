@@ -1,12 +1,10 @@
 //! One SQS queue: attribute polls, the guarded wake-up, CloudWatch metrics.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use tokio::time::Instant;
-use wpa_core::QueueSnapshot;
+use wpa_core::{Idleness, QueueSnapshot};
 use wpa_poller::{PollRequest, QueueSource};
 
 use crate::clients::timeouts;
@@ -62,31 +60,6 @@ impl RedrivePolicy {
     }
 }
 
-/// What is known about the workers' idleness.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Idleness {
-    /// Not known (messages visible or in flight, CloudWatch not asked or
-    /// not answering, or a wake-up poll).
-    Unknown,
-    /// Workers received messages in the idleness window: none is idle.
-    NoneIdle,
-    /// Nothing visible, nothing in flight and nothing received in the
-    /// idleness window: every worker is idle, however many run.
-    AllIdle,
-}
-
-impl Idleness {
-    /// The core's idle-worker count, given the replicas that run.
-    #[must_use]
-    pub fn idle_workers(self, current_replicas: Option<u32>) -> Option<u32> {
-        match self {
-            Idleness::Unknown => None,
-            Idleness::NoneIdle => Some(0),
-            Idleness::AllIdle => current_replicas,
-        }
-    }
-}
-
 /// How a poll was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PollMethod {
@@ -124,7 +97,11 @@ pub struct SqsObservation {
     /// Messages sent per minute, if measured (the last good value is kept
     /// while CloudWatch fails).
     pub messages_sent_per_minute: Option<f64>,
-    /// Whether the workers are idle.
+    /// What the poll says about the workers' idleness: unknown (messages
+    /// visible or in flight, CloudWatch not asked or not answering, or a
+    /// wake-up poll), none idle (messages received in the idleness window),
+    /// or every worker idle (nothing visible, in flight or received in the
+    /// window), however many run: the decision resolves it per WPA.
     pub idle: Idleness,
     /// The last CloudWatch error of this poll, if any (the poll itself
     /// still succeeds: counts matter more than metrics).
@@ -132,46 +109,15 @@ pub struct SqsObservation {
 }
 
 impl SqsObservation {
-    /// The core's snapshot, with "all workers idle" resolved against the
-    /// replicas that run (`None`: idleness unknown).
+    /// The core's snapshot.
     #[must_use]
-    pub fn snapshot(&self, current_replicas: Option<u32>) -> QueueSnapshot {
-        let snapshot = QueueSnapshot::new(self.messages)
-            .with_idle_workers(self.idle.idle_workers(current_replicas));
+    pub fn snapshot(&self) -> QueueSnapshot {
+        let snapshot = QueueSnapshot::new(self.messages).with_idleness(self.idle);
         match self.messages_sent_per_minute {
             // Only finite, non-negative rates are stored.
             Some(rate) => snapshot.with_arrival_rate(rate).unwrap_or(snapshot),
             None => snapshot,
         }
-    }
-}
-
-/// The replica count a [`SqsQueue`] uses to turn "all workers idle" into
-/// the core's idle count. Cloneable; set it from the reconciler.
-#[derive(Debug, Clone)]
-pub struct ReplicasHint(Arc<AtomicU64>);
-
-const UNKNOWN_REPLICAS: u64 = u64::MAX;
-
-impl Default for ReplicasHint {
-    fn default() -> Self {
-        ReplicasHint(Arc::new(AtomicU64::new(UNKNOWN_REPLICAS)))
-    }
-}
-
-impl ReplicasHint {
-    /// Sets the replicas that run (`None`: unknown).
-    pub fn set(&self, replicas: Option<u32>) {
-        self.0.store(
-            replicas.map_or(UNKNOWN_REPLICAS, u64::from),
-            Ordering::Relaxed,
-        );
-    }
-
-    /// The replicas last set.
-    #[must_use]
-    pub fn get(&self) -> Option<u32> {
-        u32::try_from(self.0.load(Ordering::Relaxed)).ok()
     }
 }
 
@@ -191,7 +137,6 @@ pub struct SqsQueue {
     request_timeout: Duration,
     redrive: Option<(RedrivePolicy, Instant)>,
     last_rate: Option<f64>,
-    replicas: ReplicasHint,
 }
 
 impl SqsQueue {
@@ -235,7 +180,6 @@ impl SqsQueue {
             request_timeout: options.request_timeout,
             redrive: None,
             last_rate: None,
-            replicas: ReplicasHint::default(),
         }
     }
 
@@ -249,13 +193,6 @@ impl SqsQueue {
     #[must_use]
     pub fn region(&self) -> &str {
         &self.region
-    }
-
-    /// The handle through which the replicas that run are told to this
-    /// queue (see [`Idleness::AllIdle`]).
-    #[must_use]
-    pub fn replicas_hint(&self) -> ReplicasHint {
-        self.replicas.clone()
     }
 
     /// The redrive policy last read, if any.
@@ -297,9 +234,13 @@ impl SqsQueue {
         if policy.allows_probe(self.probe_min_max_receive_count) {
             self.probe(request.long_poll, rate).await
         } else {
+            // No probe: look at the attributes every short poll (no more
+            // calls than short polls would make), never later than a
+            // long poll would have returned.
             let wait = self
                 .guarded_wake_up_interval
-                .unwrap_or(request.long_poll)
+                .unwrap_or(request.short_poll)
+                .min(request.short_poll)
                 .min(request.long_poll);
             tokio::time::sleep(wait).await;
             let now = now.checked_add(wait).unwrap_or(now);
@@ -376,7 +317,7 @@ impl SqsQueue {
             if self.idle_from_cloudwatch && counts.visible == 0 && counts.not_visible == 0 {
                 match cloudwatch.messages_received(now).await {
                     Ok(received) if received <= 0.0 => idle = Idleness::AllIdle,
-                    Ok(_) => idle = Idleness::NoneIdle,
+                    Ok(_) => idle = Idleness::Idle(0),
                     Err(e) => {
                         tracing::warn!(queue = %self.url, error = %e, "idleness unknown");
                         cloudwatch_error = Some(e);
@@ -428,7 +369,7 @@ impl QueueSource for SqsQueue {
 
     async fn poll(&mut self, request: PollRequest) -> Result<QueueSnapshot, Error> {
         let observation = self.observe(request, SystemTime::now()).await?;
-        Ok(observation.snapshot(self.replicas.get()))
+        Ok(observation.snapshot())
     }
 }
 
@@ -440,10 +381,11 @@ impl wpa_core::QueueMetrics for SqsQueue {
         let request = PollRequest {
             wake_up: false,
             long_poll: Duration::ZERO,
+            short_poll: Duration::ZERO,
             arrival_rate: false,
         };
         let observation = self.observe(request, SystemTime::now()).await?;
-        Ok(observation.snapshot(self.replicas.get()))
+        Ok(observation.snapshot())
     }
 }
 
@@ -477,19 +419,5 @@ mod tests {
         assert!(RedrivePolicy::MaxReceiveCount(10).allows_probe(10));
         assert!(!RedrivePolicy::MaxReceiveCount(9).allows_probe(10));
         assert!(!RedrivePolicy::Unreadable(String::new()).allows_probe(0));
-    }
-
-    #[test]
-    fn idleness_resolves_against_replicas() {
-        assert_eq!(Idleness::AllIdle.idle_workers(Some(4)), Some(4));
-        assert_eq!(Idleness::AllIdle.idle_workers(None), None);
-        assert_eq!(Idleness::NoneIdle.idle_workers(Some(4)), Some(0));
-        assert_eq!(Idleness::Unknown.idle_workers(Some(4)), None);
-        let hint = ReplicasHint::default();
-        assert_eq!(hint.get(), None);
-        hint.set(Some(7));
-        assert_eq!(hint.clone().get(), Some(7));
-        hint.set(None);
-        assert_eq!(hint.get(), None);
     }
 }

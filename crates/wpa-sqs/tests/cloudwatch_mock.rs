@@ -214,6 +214,7 @@ fn queue(sqs: Sqs, cloudwatch: CloudWatch, options: &SqsOptions) -> SqsQueue {
 const SHORT: PollRequest = PollRequest {
     wake_up: false,
     long_poll: Duration::from_secs(20),
+    short_poll: Duration::from_secs(20),
     arrival_rate: false,
 };
 
@@ -245,14 +246,14 @@ async fn one_attributes_call_per_poll_and_all_idle_from_cloudwatch() {
         1200,
         600,
     );
-    assert_eq!(obs.snapshot(Some(3)).idle_workers(), Some(3));
-    assert_eq!(obs.snapshot(None).idle_workers(), None);
+    assert_eq!(obs.snapshot().idleness(), Idleness::AllIdle);
 
-    // Through the driver's trait, the replicas hint resolves "all".
-    let hint = q.replicas_hint();
-    hint.set(Some(5));
+    // Through the driver's trait: "all" as data, resolved by each decision
+    // against its own replicas.
     let snapshot = q.poll(SHORT).await.unwrap();
-    assert_eq!(snapshot.idle_workers(), Some(5));
+    assert_eq!(snapshot.idleness(), Idleness::AllIdle);
+    assert_eq!(snapshot.idle_workers(5), Some(5));
+    assert_eq!(snapshot.idle_workers(3), Some(3));
     assert_eq!(attrs.num_calls(), 2);
 }
 
@@ -322,10 +323,10 @@ async fn received_messages_mean_no_idle_worker_and_the_rate_is_measured() {
     };
     let mut q = queue(sqs, cloudwatch, &options);
     let obs = q.observe(SHORT, now()).await.unwrap();
-    assert_eq!(obs.idle, Idleness::NoneIdle);
+    assert_eq!(obs.idle, Idleness::Idle(0));
     assert_eq!(obs.messages_sent_per_minute, Some(30.0));
-    let snapshot = obs.snapshot(Some(4));
-    assert_eq!(snapshot.idle_workers(), Some(0));
+    let snapshot = obs.snapshot();
+    assert_eq!(snapshot.idleness(), Idleness::Idle(0));
     assert_eq!(snapshot.messages_sent_per_minute(), Some(30.0));
     // Within the TTL both answers come from the cache.
     q.observe(SHORT, now() + Duration::from_secs(20))
@@ -457,6 +458,7 @@ async fn a_guarded_wake_up_never_receives_and_never_asks_cloudwatch() {
     let wake = PollRequest {
         wake_up: true,
         long_poll: Duration::from_millis(20),
+        short_poll: Duration::from_millis(20),
         arrival_rate: false,
     };
     for _ in 0..3 {

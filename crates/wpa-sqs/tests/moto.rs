@@ -100,6 +100,7 @@ fn short() -> PollRequest {
     PollRequest {
         wake_up: false,
         long_poll: Duration::from_secs(1),
+        short_poll: Duration::from_secs(1),
         arrival_rate: false,
     }
 }
@@ -108,6 +109,7 @@ fn wake_up(long_poll: Duration) -> PollRequest {
     PollRequest {
         wake_up: true,
         long_poll,
+        short_poll: long_poll,
         arrival_rate: false,
     }
 }
@@ -171,7 +173,7 @@ async fn counts_visible_in_flight_and_delayed_in_one_call() {
     // Through the driver's trait.
     let snapshot = queue.poll(short()).await.expect("poll");
     assert_eq!(snapshot.messages(), 3);
-    assert_eq!(snapshot.idle_workers(), None);
+    assert_eq!(snapshot.idleness(), Idleness::Unknown);
     assert_eq!(snapshot.messages_sent_per_minute(), None);
 
     // Opting in counts delayed messages.
@@ -456,4 +458,62 @@ async fn emulator_urls_need_an_endpoint_override_and_get_the_default_region() {
         assert!(matches!(err, Error::InvalidQueueUrl { .. }), "{err:?}");
         assert_eq!(err.kind(), ErrorKind::Config);
     }
+}
+
+/// At zero replicas a guarded queue (no probe allowed) is looked at every
+/// short poll, not every long poll: through the shared poller, with a
+/// 1 s short poll and a 20 s long poll, the first message shows within
+/// the short poll plus a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guarded_wake_up_sees_the_first_message_within_the_short_poll() {
+    let moto = Moto::start();
+    let clients = clients(&moto, |o| o).await;
+    let sqs = raw(&clients);
+    let dlq = create_queue(&sqs, "short-dlq").await;
+    let dlq_arn = attribute(&sqs, &dlq, QueueAttributeName::QueueArn).await;
+    let policy = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"2"}}"#);
+    let url = sqs
+        .create_queue()
+        .queue_name("short-guarded")
+        .attributes(QueueAttributeName::RedrivePolicy, policy)
+        .send()
+        .await
+        .expect("create")
+        .queue_url()
+        .expect("url")
+        .to_owned();
+    let queue = clients.queue(&url).expect("queue");
+    let registry = wpa_poller::Registry::new();
+    let config = wpa_poller::PollerConfig::new(Duration::from_secs(1), Duration::from_secs(20));
+    let mut subscription = registry
+        .subscribe(&url, config, Some(0), || Ok::<_, Error>(queue))
+        .expect("subscribe");
+    // The first poll reads the redrive policy; wake-up polls follow.
+    while wpa_core::QueueMetrics::snapshot(&mut subscription)
+        .await
+        .is_err()
+    {
+        subscription.changed().await.expect("poller runs");
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    send(&sqs, &url, "first", 0).await;
+    let sent = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            subscription.changed().await.expect("poller runs");
+            if subscription.latest().is_some_and(|s| s.messages() == 1) {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the message is seen");
+    let seen_after = sent.elapsed();
+    assert!(
+        seen_after <= Duration::from_secs(2),
+        "seen {seen_after:?} after it was sent: short poll 1 s + 1 s"
+    );
+    // Seen by attribute polls only: the worker receives it first.
+    let received = worker_receive(&sqs, &url).await;
+    assert_eq!(received, vec![("first".to_owned(), 1)]);
 }
