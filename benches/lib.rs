@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub mod counting_proxy;
+
 use wpa_core::{ScaleTarget, TargetReplicas};
 
 /// How a plain bench program was started.

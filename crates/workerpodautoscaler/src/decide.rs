@@ -9,16 +9,20 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 use wpa_core::{
     Idleness, MaxDisruption, QueueSnapshot, RawWpaSpec, ScaleOperation, TargetReplicas, plan,
 };
 
-/// Arguments of `decide` (none yet: the input carries everything).
+use crate::cli::DefaultsArgs;
+
+/// Arguments of `decide`: the defaults of the fields a line leaves out
+/// (the input carries everything else).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Input fields (camelCase, one JSON object per line):
+Input fields (camelCase, one JSON object per line; others are ignored):
   queueMessages            visible + in-flight messages (required)
   messagesSentPerMinute    arrival rate (absent = 0)
   secondsToProcessOneJob   (absent = 0: the rate floor is off)
@@ -27,12 +31,15 @@ Input fields (camelCase, one JSON object per line):
   idleWorkers              idle workers: a count, \"all\" (every worker idle,
                            however many run), or absent, null or -1 = unknown
   minReplicas, maxReplicas (required)
-  maxDisruption            (default \"100%\")
+  maxDisruption            (default --wpa-default-max-disruption, \"100%\")
   lastScaleTimeSecondsAgo  (absent = never scaled)
-  scaleDownDelaySeconds    (default 600)
+  scaleDownDelaySeconds    (default --scale-down-delay-after-last-scale-activity, 600)
 Output: {\"desiredReplicas\":N,\"scaleOperation\":\"scale-up|scale-down|none\",\"reason\":\"...\"}
      or {\"error\":\"...\"}; exit status 1 if any line was an error.")]
-pub(crate) struct DecideArgs {}
+pub(crate) struct DecideArgs {
+    #[command(flatten)]
+    defaults: DefaultsArgs,
+}
 
 /// Why one input line was refused.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +60,159 @@ enum LineError {
     Invalid(#[from] wpa_core::Error),
 }
 
+/// One input line. Unknown fields are ignored, and `null` is the same as
+/// absent. A field of the wrong type does not fail the parse: it is kept
+/// ([`Field::Wrong`]) so that the error names it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Input {
+    queue_messages: Field<i64>,
+    messages_sent_per_minute: Field<f64>,
+    seconds_to_process_one_job: Field<f64>,
+    target_messages_per_worker: Field<i64>,
+    current_replicas: Field<i64>,
+    idle_workers: Field<IdleWorkers>,
+    min_replicas: Field<i64>,
+    max_replicas: Field<i64>,
+    max_disruption: Field<String>,
+    last_scale_time_seconds_ago: Field<f64>,
+    scale_down_delay_seconds: Field<f64>,
+}
+
+/// One field of a line: absent (or `null`), a value of its type, or the
+/// JSON value given instead.
+#[derive(Debug, Default)]
+enum Field<T> {
+    #[default]
+    Absent,
+    Given(T),
+    Wrong(Value),
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Field<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Value::deserialize(deserializer)? {
+            Value::Null => Field::Absent,
+            value => match T::deserialize(&value) {
+                Ok(given) => Field::Given(given),
+                Err(_) => Field::Wrong(value),
+            },
+        })
+    }
+}
+
+/// What a field's type is called in an error, and the error for a value
+/// of another type.
+trait Expected {
+    const EXPECTED: &'static str;
+
+    fn wrong(field: &'static str, value: Value) -> LineError {
+        LineError::WrongType {
+            field,
+            expected: Self::EXPECTED,
+            value,
+        }
+    }
+}
+
+impl Expected for i64 {
+    const EXPECTED: &'static str = "a whole number";
+
+    fn wrong(field: &'static str, value: Value) -> LineError {
+        if value.is_u64() {
+            // A whole number beyond 64 bits is still an integer: too large.
+            return wpa_core::Error::TooLarge {
+                field,
+                value: i64::MAX,
+                max: i64::from(i32::MAX),
+            }
+            .into();
+        }
+        LineError::WrongType {
+            field,
+            expected: Self::EXPECTED,
+            value,
+        }
+    }
+}
+
+impl Expected for f64 {
+    const EXPECTED: &'static str = "a number";
+}
+
+impl Expected for String {
+    const EXPECTED: &'static str = "a string such as \"25%\" or \"2\"";
+}
+
+impl Expected for IdleWorkers {
+    const EXPECTED: &'static str = "a whole number, -1 or \"all\"";
+
+    fn wrong(field: &'static str, value: Value) -> LineError {
+        if value.is_string() {
+            LineError::WrongType {
+                field,
+                expected: Self::EXPECTED,
+                value,
+            }
+        } else {
+            i64::wrong(field, value)
+        }
+    }
+}
+
+impl<T: Expected> Field<T> {
+    /// The value, `None` when absent.
+    fn get(self, field: &'static str) -> Result<Option<T>, LineError> {
+        match self {
+            Field::Absent => Ok(None),
+            Field::Given(value) => Ok(Some(value)),
+            Field::Wrong(value) => Err(T::wrong(field, value)),
+        }
+    }
+
+    /// The value of a required field.
+    fn required(self, field: &'static str) -> Result<T, LineError> {
+        self.get(field)?
+            .ok_or(wpa_core::Error::Missing { field }.into())
+    }
+}
+
+/// `idleWorkers`: a count (-1: unknown) or `"all"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum IdleWorkers {
+    Count(i64),
+    Every(All),
+}
+
+/// The string `"all"`.
+#[derive(Debug, Deserialize)]
+enum All {
+    #[serde(rename = "all")]
+    All,
+}
+
+/// A line must be a JSON object (a struct would also take an array).
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        deserializer
+            .deserialize_map(Visit(std::marker::PhantomData))
+            .map(Object)
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct DecisionLine<'a> {
@@ -66,16 +226,36 @@ struct ErrorLine<'a> {
     error: &'a str,
 }
 
+/// The defaults of the fields a line may leave out.
+#[derive(Debug, Clone, Copy)]
+struct Defaults {
+    max_disruption: MaxDisruption,
+    scale_down_delay: Duration,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            max_disruption: MaxDisruption::DEFAULT,
+            scale_down_delay: wpa_core::DEFAULT_SCALE_DOWN_DELAY,
+        }
+    }
+}
+
 /// A fixed "now": only differences from it matter.
 const NOW_SECONDS: u64 = 4_000_000_000;
 
 /// Longer ages and delays (about 31 million years) all behave alike.
 const MAX_SECONDS: f64 = 1e15;
 
-pub(crate) fn run(_args: &DecideArgs) -> ExitCode {
+pub(crate) fn run(args: &DecideArgs) -> ExitCode {
+    let defaults = Defaults {
+        max_disruption: args.defaults.wpa_default_max_disruption,
+        scale_down_delay: args.defaults.scale_down_delay_after_last_scale_activity,
+    };
     let stdin = io::stdin().lock();
     let mut stdout = BufWriter::new(io::stdout().lock());
-    match decide_lines(stdin, &mut stdout) {
+    match decide_lines(stdin, &mut stdout, defaults) {
         Ok(false) => ExitCode::SUCCESS,
         Ok(true) => ExitCode::from(1),
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
@@ -88,13 +268,17 @@ pub(crate) fn run(_args: &DecideArgs) -> ExitCode {
 
 /// Decides every line of `input` into `output`; returns whether any line
 /// was an error.
-fn decide_lines(input: impl BufRead, output: &mut impl Write) -> io::Result<bool> {
+fn decide_lines(
+    input: impl BufRead,
+    output: &mut impl Write,
+    defaults: Defaults,
+) -> io::Result<bool> {
     let mut any_error = false;
     let mut reason = String::new();
     for line in input.lines() {
         let line = line?;
         reason.clear();
-        match decide_line(&line, &mut reason) {
+        match decide_line(&line, defaults, &mut reason) {
             Ok((desired_replicas, operation)) => serde_json::to_writer(
                 &mut *output,
                 &DecisionLine {
@@ -121,32 +305,44 @@ fn decide_lines(input: impl BufRead, output: &mut impl Write) -> io::Result<bool
     Ok(any_error)
 }
 
-fn decide_line(line: &str, reason: &mut String) -> Result<(u32, ScaleOperation), LineError> {
+fn decide_line(
+    line: &str,
+    defaults: Defaults,
+    reason: &mut String,
+) -> Result<(u32, ScaleOperation), LineError> {
     use std::fmt::Write as _;
 
-    let fields: Map<String, Value> = serde_json::from_str(line)?;
+    let Object(input) = serde_json::from_str::<Object<Input>>(line)?;
     let spec = RawWpaSpec {
-        min_replicas: Some(integer(&fields, "minReplicas")?.ok_or(missing("minReplicas"))?),
-        max_replicas: Some(integer(&fields, "maxReplicas")?.ok_or(missing("maxReplicas"))?),
+        min_replicas: Some(input.min_replicas.required("minReplicas")?),
+        max_replicas: Some(input.max_replicas.required("maxReplicas")?),
         target_messages_per_worker: Some(
-            integer(&fields, "targetMessagesPerWorker")?
-                .ok_or(missing("targetMessagesPerWorker"))?,
+            input
+                .target_messages_per_worker
+                .required("targetMessagesPerWorker")?,
         ),
-        seconds_to_process_one_job: number(&fields, "secondsToProcessOneJob")?,
-        max_disruption: string(&fields, "maxDisruption")?,
+        seconds_to_process_one_job: input
+            .seconds_to_process_one_job
+            .get("secondsToProcessOneJob")?,
+        max_disruption: input.max_disruption.get("maxDisruption")?,
     }
-    .validate(MaxDisruption::DEFAULT)?;
+    .validate(defaults.max_disruption)?;
     let snapshot = QueueSnapshot::from_signed(
-        integer(&fields, "queueMessages")?.ok_or(missing("queueMessages"))?,
-        number(&fields, "messagesSentPerMinute")?,
+        input.queue_messages.required("queueMessages")?,
+        input
+            .messages_sent_per_minute
+            .get("messagesSentPerMinute")?,
         None,
     )?
-    .with_idleness(idleness(&fields)?);
-    let current = integer(&fields, "currentReplicas")?.ok_or(missing("currentReplicas"))?;
+    .with_idleness(idleness(input.idle_workers)?);
+    let current = input.current_replicas.required("currentReplicas")?;
     let replicas = TargetReplicas::from_signed(current, current)?;
 
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_SECONDS);
-    let last_scale_time = match number(&fields, "lastScaleTimeSecondsAgo")? {
+    let last_scale_time = match input
+        .last_scale_time_seconds_ago
+        .get("lastScaleTimeSecondsAgo")?
+    {
         None => None,
         Some(ago) if !ago.is_finite() => {
             return Err(LineError::NotFinite {
@@ -165,8 +361,11 @@ fn decide_line(line: &str, reason: &mut String) -> Result<(u32, ScaleOperation),
             }
         }
     };
-    let delay = match number(&fields, "scaleDownDelaySeconds")? {
-        None => wpa_core::DEFAULT_SCALE_DOWN_DELAY,
+    let delay = match input
+        .scale_down_delay_seconds
+        .get("scaleDownDelaySeconds")?
+    {
+        None => defaults.scale_down_delay,
         Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
             Duration::from_secs_f64(seconds.min(MAX_SECONDS))
         }
@@ -187,80 +386,15 @@ fn decide_line(line: &str, reason: &mut String) -> Result<(u32, ScaleOperation),
     Ok((step.decision.desired_replicas, step.operation))
 }
 
-fn missing(field: &'static str) -> wpa_core::Error {
-    wpa_core::Error::Missing { field }
-}
-
-/// An optional field; JSON `null` counts as absent.
-fn field<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    fields.get(name).filter(|value| !value.is_null())
-}
-
-fn integer(fields: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, LineError> {
-    let Some(value) = field(fields, name) else {
-        return Ok(None);
-    };
-    match value.as_i64() {
-        Some(integer) => Ok(Some(integer)),
-        // A whole number beyond 64 bits is still an integer: too large.
-        None if value.is_u64() => Err(wpa_core::Error::TooLarge {
-            field: name,
-            value: i64::MAX,
-            max: i64::from(i32::MAX),
-        }
-        .into()),
-        None => Err(LineError::WrongType {
-            field: name,
-            expected: "a whole number",
-            value: value.clone(),
-        }),
-    }
-}
-
-fn number(fields: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, LineError> {
-    let Some(value) = field(fields, name) else {
-        return Ok(None);
-    };
-    value
-        .as_f64()
-        .map(Some)
-        .ok_or_else(|| LineError::WrongType {
-            field: name,
-            expected: "a number",
-            value: value.clone(),
-        })
-}
-
 /// `idleWorkers`: a count, `"all"`, or unknown (absent, null, -1).
-fn idleness(fields: &Map<String, Value>) -> Result<Idleness, LineError> {
+fn idleness(field: Field<IdleWorkers>) -> Result<Idleness, LineError> {
     const NAME: &str = "idleWorkers";
-    if let Some(Value::String(text)) = field(fields, NAME) {
-        return if text == "all" {
-            Ok(Idleness::AllIdle)
-        } else {
-            Err(LineError::WrongType {
-                field: NAME,
-                expected: "a whole number, -1 or \"all\"",
-                value: Value::String(text.clone()),
-            })
-        };
-    }
-    let count = QueueSnapshot::from_signed(0, None, integer(fields, NAME)?)?;
-    Ok(count.idleness())
-}
-
-fn string(fields: &Map<String, Value>, name: &'static str) -> Result<Option<String>, LineError> {
-    let Some(value) = field(fields, name) else {
-        return Ok(None);
+    let count = match field.get(NAME)? {
+        Some(IdleWorkers::Every(All::All)) => return Ok(Idleness::AllIdle),
+        Some(IdleWorkers::Count(count)) => Some(count),
+        None => None,
     };
-    match value {
-        Value::String(text) => Ok(Some(text.clone())),
-        other => Err(LineError::WrongType {
-            field: name,
-            expected: "a string such as \"25%\" or \"2\"",
-            value: other.clone(),
-        }),
-    }
+    Ok(QueueSnapshot::from_signed(0, None, count)?.idleness())
 }
 
 #[cfg(test)]
@@ -269,7 +403,7 @@ mod tests {
 
     fn decide(input: &str) -> (String, bool) {
         let mut output = Vec::new();
-        let any_error = decide_lines(input.as_bytes(), &mut output).unwrap();
+        let any_error = decide_lines(input.as_bytes(), &mut output, Defaults::default()).unwrap();
         (String::from_utf8(output).unwrap(), any_error)
     }
 
@@ -409,6 +543,24 @@ mod tests {
         let forever: Value = serde_json::from_str(forever.trim_end()).unwrap();
         assert_eq!(forever["scaleOperation"], "none");
         assert!(!any_error);
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_repeated_ones_refused() {
+        let base = r#""queueMessages":3,"targetMessagesPerWorker":1,"currentReplicas":1,"minReplicas":0,"maxReplicas":10"#;
+        let (output, any_error) = decide(&format!("{{{base},\"comment\":[1,{{}}]}}"));
+        assert!(!any_error, "{output}");
+        let (output, any_error) = decide(&format!("{{{base},\"queueMessages\":4}}"));
+        assert!(any_error);
+        assert!(
+            output.contains("duplicate field `queueMessages`"),
+            "{output}"
+        );
+        for not_an_object in ["[3,0,0,1,1]", "3", "\"x\"", "null"] {
+            let (output, any_error) = decide(not_an_object);
+            assert!(any_error, "{not_an_object}");
+            assert!(output.contains("not a JSON object"), "{output}");
+        }
     }
 
     #[test]

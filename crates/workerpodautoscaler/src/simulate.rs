@@ -7,8 +7,10 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use crate::cli::values::{delay, positive_delay};
+use crate::cli::{DefaultsArgs, SpecArgs};
 use serde::Deserialize;
 use serde_json::json;
 use wpa_core::{MaxDisruption, RawWpaSpec, WpaSpec};
@@ -24,15 +26,17 @@ Scenarios: burst, idle-then-burst, long-jobs, fast-jobs, diurnal (the default se
 spikes, constant and poisson (at --rate msg/s), or --trace FILE.csv (timestamp,count rows).
 Policies compared: WPA (this project's core), HPA-style (external AverageValue metric,
 Kubernetes defaults), KEDA-style (HPA plus activation from zero and cooldown to zero).
-Durations take s, m, h or d suffixes (--horizon 24h).")]
+Durations are seconds (3600, 0.5) or take units (90m, 24h, 1d 12h).")]
 pub(crate) struct SimulateArgs {
     // Boxed: the options are many, and the command enum stays small.
     #[command(flatten)]
     options: Box<SimulateOptions>,
 }
 
-/// The options of `simulate`.
+/// The options of `simulate`. The spec and the controller's defaults are
+/// the flags `watch` and `run` take ([`crate::cli`]).
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("scale_down_delay_after_last_scale_activity", |arg| arg.visible_alias("scale-down-delay")))]
 struct SimulateOptions {
     /// Built-in scenario to run (default: the standard set).
     #[arg(long, value_name = "NAME")]
@@ -49,21 +53,8 @@ struct SimulateOptions {
     /// A WorkerPodAutoScaler object (YAML) whose spec to simulate.
     #[arg(long, value_name = "FILE.yaml")]
     wpa: Option<PathBuf>,
-    /// spec.minReplicas.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    min_replicas: Option<i64>,
-    /// spec.maxReplicas.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    max_replicas: Option<i64>,
-    /// spec.targetMessagesPerWorker.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    target_messages_per_worker: Option<i64>,
-    /// spec.secondsToProcessOneJob (0 turns the arrival-rate floor off).
-    #[arg(long, value_name = "S", allow_negative_numbers = true)]
-    seconds_to_process_one_job: Option<f64>,
-    /// spec.maxDisruption ("100%", "25%", "2").
-    #[arg(long, value_name = "PODS_OR_PERCENT")]
-    max_disruption: Option<String>,
+    #[command(flatten)]
+    spec: SpecArgs,
     /// Queue service whose adapter the WPA reads through: sqs or beanstalkd.
     #[arg(long, value_name = "sqs|beanstalkd")]
     backend: Option<String>,
@@ -71,20 +62,21 @@ struct SimulateOptions {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Simulated time, e.g. 3600, 90m, 24h.
-    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
-    horizon: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = positive_delay, allow_negative_numbers = true)]
+    horizon: Option<Duration>,
     /// Seconds until a new worker takes jobs.
-    #[arg(long, value_name = "S")]
-    startup_delay: Option<f64>,
+    #[arg(long, value_name = "S", value_parser = delay, allow_negative_numbers = true)]
+    startup_delay: Option<Duration>,
     /// terminationGracePeriodSeconds of the workers.
-    #[arg(long, value_name = "S")]
-    grace_period: Option<f64>,
+    #[arg(long, value_name = "S", value_parser = delay, allow_negative_numbers = true)]
+    grace_period: Option<Duration>,
     /// SQS visibility timeout: delay before an interrupted job is visible again.
-    #[arg(long, value_name = "S")]
-    visibility_timeout: Option<f64>,
-    /// --scale-down-delay-after-last-scale-activity of the WPA controller.
-    #[arg(long, value_name = "S", default_value_t = 600.0)]
-    scale_down_delay: f64,
+    #[arg(long, value_name = "S", value_parser = delay, allow_negative_numbers = true)]
+    visibility_timeout: Option<Duration>,
+    /// The WPA controller's defaults (`--scale-down-delay` is an alias of
+    /// `--scale-down-delay-after-last-scale-activity`).
+    #[command(flatten)]
+    defaults: DefaultsArgs,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -134,10 +126,7 @@ fn run_checked(args: &SimulateOptions) -> Result<(), SimulateError> {
             let policy = match policy {
                 Policy::Wpa { spec, .. } => Policy::Wpa {
                     spec,
-                    scale_down_delay: seconds_duration(
-                        "--scale-down-delay",
-                        args.scale_down_delay,
-                    )?,
+                    scale_down_delay: args.defaults.scale_down_delay_after_last_scale_activity,
                 },
                 other => other,
             };
@@ -178,7 +167,7 @@ fn run_checked(args: &SimulateOptions) -> Result<(), SimulateError> {
 /// The scenarios to run, with the user's spec, backend and times applied.
 fn scenarios(args: &SimulateOptions) -> Result<Vec<Scenario>, SimulateError> {
     let builtin = wpa_sim::builtin(args.seed)?;
-    let horizon = args.horizon.as_deref().map(parse_duration).transpose()?;
+    let horizon = args.horizon.map(|horizon| horizon.as_secs_f64());
     let service = args
         .service
         .as_deref()
@@ -272,7 +261,7 @@ fn scenarios(args: &SimulateOptions) -> Result<Vec<Scenario>, SimulateError> {
             (args.visibility_timeout, &mut config.visibility_timeout_s),
         ] {
             if let Some(value) = value {
-                *field = value;
+                *field = value.as_secs_f64();
             }
         }
         if let Some((_, Some(backend))) = &from_file {
@@ -293,7 +282,10 @@ fn scenarios(args: &SimulateOptions) -> Result<Vec<Scenario>, SimulateError> {
             Some((raw, _)) => raw.clone(),
             None => raw_of(&scenario.spec),
         };
-        scenario.spec = with_flags(base, args).validate(MaxDisruption::DEFAULT)?;
+        scenario.spec = args
+            .spec
+            .over(base)
+            .validate(args.defaults.wpa_default_max_disruption)?;
         scenario.config.validate()?;
     }
     Ok(chosen)
@@ -323,25 +315,6 @@ fn raw_of(spec: &WpaSpec) -> RawWpaSpec {
         seconds_to_process_one_job: Some(spec.seconds_to_process_one_job()),
         max_disruption: Some(spec.max_disruption().to_string()),
     }
-}
-
-fn with_flags(mut raw: RawWpaSpec, args: &SimulateOptions) -> RawWpaSpec {
-    if args.min_replicas.is_some() {
-        raw.min_replicas = args.min_replicas;
-    }
-    if args.max_replicas.is_some() {
-        raw.max_replicas = args.max_replicas;
-    }
-    if args.target_messages_per_worker.is_some() {
-        raw.target_messages_per_worker = args.target_messages_per_worker;
-    }
-    if args.seconds_to_process_one_job.is_some() {
-        raw.seconds_to_process_one_job = args.seconds_to_process_one_job;
-    }
-    if args.max_disruption.is_some() {
-        raw.max_disruption.clone_from(&args.max_disruption);
-    }
-    raw
 }
 
 /// A `WorkerPodAutoScaler` object as `kubectl apply` would take it.
@@ -385,32 +358,6 @@ fn read_wpa_file(path: &Path) -> Result<(RawWpaSpec, Option<Backend>), SimulateE
         }
     });
     Ok((object.spec.raw, backend))
-}
-
-/// `3600`, `3600s`, `90m`, `24h`, `2d` (fractions allowed) to seconds.
-fn parse_duration(text: &str) -> Result<f64, SimulateError> {
-    let trimmed = text.trim();
-    let (number, unit) = match trimmed.char_indices().last() {
-        Some((i, 's')) => (&trimmed[..i], 1.0),
-        Some((i, 'm')) => (&trimmed[..i], 60.0),
-        Some((i, 'h')) => (&trimmed[..i], 3_600.0),
-        Some((i, 'd')) => (&trimmed[..i], 86_400.0),
-        _ => (trimmed, 1.0),
-    };
-    match number.parse::<f64>() {
-        Ok(value) if value.is_finite() && value > 0.0 => Ok(value * unit),
-        _ => Err(SimulateError::Usage(format!(
-            "--horizon must be a positive duration like 3600, 90m or 24h, got {text:?}"
-        ))),
-    }
-}
-
-fn seconds_duration(flag: &str, seconds: f64) -> Result<std::time::Duration, SimulateError> {
-    std::time::Duration::try_from_secs_f64(seconds).map_err(|_| {
-        SimulateError::Usage(format!(
-            "{flag} must be a number of seconds >= 0, got {seconds}"
-        ))
-    })
 }
 
 /// Progress on stderr, only once a run has taken more than a second.
@@ -562,15 +509,66 @@ fn json_report(results: &[(Scenario, Vec<Outcome>)], seed: u64) -> serde_json::V
 mod tests {
     use super::*;
 
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        simulate: SimulateArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<SimulateOptions, clap::Error> {
+        use clap::Parser as _;
+        Cli::try_parse_from(std::iter::once("simulate").chain(args.iter().copied()))
+            .map(|cli| *cli.simulate.options)
+    }
+
     #[test]
-    fn durations_take_unit_suffixes() {
-        assert_eq!(parse_duration("3600").ok(), Some(3_600.0));
-        assert_eq!(parse_duration("90m").ok(), Some(5_400.0));
-        assert_eq!(parse_duration("24h").ok(), Some(86_400.0));
-        assert_eq!(parse_duration("1.5d").ok(), Some(129_600.0));
+    fn durations_are_seconds_or_take_units() {
+        let options = parse(&["--horizon", "90m", "--startup-delay", "0.5"]).unwrap();
+        assert_eq!(options.horizon, Some(Duration::from_secs(5_400)));
+        assert_eq!(options.startup_delay, Some(Duration::from_millis(500)));
+        assert_eq!(
+            parse(&["--horizon", "1d 12h"]).unwrap().horizon,
+            Some(Duration::from_secs(129_600))
+        );
+        assert_eq!(
+            parse(&["--horizon=3600"]).unwrap().horizon,
+            Some(Duration::from_secs(3_600))
+        );
         for bad in ["", "-3", "h", "0", "1x", "nan"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
+            let error = parse(&["--horizon", bad]).unwrap_err().to_string();
+            assert!(error.contains("--horizon"), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn spec_and_defaults_are_the_shared_flags() {
+        let options = parse(&[
+            "--min-replicas",
+            "2",
+            "--max-disruption",
+            "10%",
+            "--scale-down-delay",
+            "30",
+        ])
+        .unwrap();
+        assert_eq!(options.spec.min_replicas, Some(2));
+        assert_eq!(options.spec.max_disruption.as_deref(), Some("10%"));
+        assert_eq!(
+            options.defaults.scale_down_delay_after_last_scale_activity,
+            Duration::from_secs(30)
+        );
+        let options = parse(&["--scale-down-delay-after-last-scale-activity", "5m"]).unwrap();
+        assert_eq!(
+            options.defaults.scale_down_delay_after_last_scale_activity,
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            parse(&[])
+                .unwrap()
+                .defaults
+                .scale_down_delay_after_last_scale_activity,
+            Duration::from_secs(600)
+        );
     }
 
     #[test]

@@ -232,11 +232,19 @@ async fn run_scales_a_deployment_from_zero_on_a_real_beanstalkd() {
         assert!(Instant::now() < deadline, "not scaled to 3: {}", replicas());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let metrics = http_get(port, "/metrics").unwrap();
-    assert!(
-        metrics.contains("wpa_queue_messages{namespace=\"jobs\",workerpodautoscaler=\"w\",queueName=\"emails\"} 5"),
-        "{metrics}"
-    );
+    // The reconcile updates the metrics after the scale, its Event and
+    // the status: wait for them too.
+    let expected =
+        "wpa_queue_messages{namespace=\"jobs\",workerpodautoscaler=\"w\",queueName=\"emails\"} 5";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = http_get(port, "/metrics").unwrap();
+        if metrics.contains(expected) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let pid = child.id().to_string();
     assert!(
@@ -256,4 +264,134 @@ async fn run_scales_a_deployment_from_zero_on_a_real_beanstalkd() {
     };
     let _ = std::fs::remove_file(&kubeconfig);
     assert!(exit.success(), "{exit:?}");
+}
+
+/// `run --sqs-endpoint`, as `watch` takes it: a queue URL on an emulator
+/// (not an AWS host) is polled through the endpoint and its Deployment
+/// scaled; without the flag the same URL is refused on that WPA alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_polls_sqs_through_the_sqs_endpoint() {
+    const REGION: &str = "us-east-1";
+    let moto = wpa_sqs::testing::MotoServer::start();
+    let sqs = wpa_sqs::testing::test_clients(wpa_sqs::SqsOptions {
+        endpoint: Some(moto.endpoint()),
+        regions: vec![REGION.to_owned()],
+        ..wpa_sqs::SqsOptions::default()
+    })
+    .await
+    .sqs_client(REGION);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("emails")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    assert!(queue_url.starts_with("http://127.0.0.1:"), "{queue_url}");
+    for body in ["a", "b", "c", "d", "e"] {
+        sqs.send_message()
+            .queue_url(&queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let server = ApiServer::start().await.unwrap();
+    server.set_auto_ready(true);
+    server
+        .insert(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "worker", "namespace": "jobs"},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"a": "b"}}, "template": {}}
+        }))
+        .unwrap();
+    server
+        .insert(json!({
+            "apiVersion": "k8s.practo.dev/v1", "kind": "WorkerPodAutoScaler",
+            "metadata": {"name": "w", "namespace": "jobs"},
+            "spec": {"minReplicas": 0, "maxReplicas": 10, "deploymentName": "worker",
+                     "queueURI": queue_url, "targetMessagesPerWorker": 2}
+        }))
+        .unwrap();
+    let kubeconfig = write_kubeconfig(&server, "sqs");
+    let start = |endpoint: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_workerpodautoscaler"));
+        command
+            .args(["run", "--leader-elect=false", "--queue-services=sqs"])
+            .args(["--aws-regions", REGION, "--resync-period=1"])
+            .args(["--sqs-short-poll-interval=1", "--sqs-long-poll-interval=1"])
+            .arg(format!("--metrics-port=127.0.0.1:{}", free_port()))
+            .arg(format!("--kube-config={}", kubeconfig.display()))
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", REGION)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_ENDPOINT_URL_SQS")
+            .env_remove("WORKERPODAUTOSCALER_SQS_ENDPOINT")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for name in [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            command.env_remove(name);
+        }
+        if let Some(endpoint) = endpoint {
+            command.args(["--sqs-endpoint", endpoint]);
+        }
+        command.spawn().unwrap()
+    };
+    let condition = || -> Value {
+        server
+            .get("k8s.practo.dev/v1", "workerpodautoscalers", "jobs", "w")
+            .and_then(|o| o.pointer("/status/Conditions/0").cloned())
+            .unwrap_or(Value::Null)
+    };
+    let replicas = || {
+        server
+            .get("apps/v1", "deployments", "jobs", "worker")
+            .unwrap()["spec"]["replicas"]
+            .as_i64()
+            .unwrap()
+    };
+
+    // Without --sqs-endpoint: not an AWS queue URL, refused on the WPA.
+    let mut child = start(None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while condition()["status"] != "False" {
+        assert!(Instant::now() < deadline, "no condition: {}", condition());
+        assert!(child.try_wait().unwrap().is_none(), "run exited early");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        condition()["reason"],
+        "UnsupportedQueueURI",
+        "{}",
+        condition()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(replicas(), 0);
+
+    // With it: five messages at two per worker, three workers.
+    let mut child = start(Some(&moto.endpoint()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while replicas() != 3 {
+        assert!(Instant::now() < deadline, "not scaled to 3: {}", replicas());
+        assert!(child.try_wait().unwrap().is_none(), "run exited early");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&kubeconfig);
 }

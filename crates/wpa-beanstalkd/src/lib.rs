@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+pub mod answer;
 mod client;
 pub mod codec;
 mod error;
@@ -28,9 +29,10 @@ mod stats;
 pub mod testing;
 mod uri;
 
+pub use answer::ArrivalRate;
 pub use client::{Client, ClientConfig, Job};
 pub use codec::{Command, Reply, ReplyDecoder, parse_reply};
 pub use error::Error;
-pub use source::{ArrivalRate, BeanstalkQueue, DEFAULT_RATE_WINDOW, QueueConfig};
+pub use source::{BeanstalkQueue, DEFAULT_RATE_WINDOW, QueueConfig};
 pub use stats::{JobStats, Stats, TubeStats};
 pub use uri::{BeanstalkUri, DEFAULT_HOST, DEFAULT_PORT, TubeName};

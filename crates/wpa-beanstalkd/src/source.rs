@@ -1,13 +1,14 @@
 //! The queue adapter: a beanstalkd tube as a [`QueueSource`] and a
 //! [`QueueMetrics`].
 
-use std::collections::VecDeque;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tokio::time::Instant;
 use wpa_core::{QueueMetrics, QueueSnapshot};
 use wpa_poller::{PollRequest, QueueSource};
 
+use crate::answer::{ArrivalRate, snapshot};
 use crate::client::{Client, ClientConfig};
 use crate::stats::TubeStats;
 use crate::{BeanstalkUri, Error};
@@ -33,70 +34,6 @@ impl Default for QueueConfig {
     }
 }
 
-/// Arrival rate from successive `total-jobs` counters.
-///
-/// Every poll records `(when, total-jobs)`. Samples are dropped from the
-/// front as long as the next one is itself at least `window` old, so the
-/// oldest sample kept is the newest one taken at least `window` ago (60 s
-/// by default: 3 polls at the default 20 s interval). The rate is the
-/// counter's rise from the oldest to the newest sample, per minute of
-/// `max(span, window)`: over a full window it is the true average; before
-/// that much history exists it counts nothing for the time not yet
-/// observed, so that a burst seen over a few seconds is not extrapolated to
-/// a whole minute (3 jobs in 1 s reads as 3 per minute, not 180). No rate
-/// is reported before two samples. A counter that goes down (beanstalkd
-/// drops an unused empty tube and recreates it later) restarts the window.
-#[derive(Debug, Clone)]
-pub struct ArrivalRate {
-    window: Duration,
-    samples: VecDeque<(Instant, u64)>,
-}
-
-impl ArrivalRate {
-    /// An empty window.
-    #[must_use]
-    pub fn new(window: Duration) -> Self {
-        ArrivalRate {
-            window,
-            samples: VecDeque::new(),
-        }
-    }
-
-    /// Records a `total-jobs` reading taken at `at`.
-    pub fn record(&mut self, at: Instant, total_jobs: u64) {
-        if let Some(&(last_at, last_total)) = self.samples.back()
-            && (total_jobs < last_total || at < last_at)
-        {
-            self.samples.clear();
-        }
-        self.samples.push_back((at, total_jobs));
-        while self.samples.len() > 2
-            && self
-                .samples
-                .get(1)
-                .is_some_and(|&(second, _)| at.duration_since(second) >= self.window)
-        {
-            self.samples.pop_front();
-        }
-    }
-
-    /// Messages per minute over the window, if known yet.
-    #[must_use]
-    pub fn per_minute(&self) -> Option<f64> {
-        let (&(first_at, first), &(last_at, last)) = (self.samples.front()?, self.samples.back()?);
-        if self.samples.len() < 2 {
-            return None;
-        }
-        let span = last_at.duration_since(first_at).max(self.window);
-        if span.is_zero() {
-            return None;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let risen = (last - first) as f64;
-        Some(risen * 60.0 / span.as_secs_f64())
-    }
-}
-
 /// A beanstalkd tube, polled for the autoscaler.
 ///
 /// Two connections: one for `stats-tube` (and `stats-job`/`release` after a
@@ -119,6 +56,8 @@ pub struct BeanstalkQueue {
     waker: Client,
     waker_ready: bool,
     rate: ArrivalRate,
+    /// The rate's time origin: tokio's clock, so paused tests control it.
+    epoch: Instant,
 }
 
 impl BeanstalkQueue {
@@ -137,6 +76,7 @@ impl BeanstalkQueue {
             waker: Client::new(address, config.client),
             waker_ready: false,
             rate: ArrivalRate::new(config.rate_window),
+            epoch: Instant::now(),
             uri,
         }
     }
@@ -193,30 +133,8 @@ impl BeanstalkQueue {
 
     fn build(&mut self, stats: Option<TubeStats>, woke: bool) -> Result<QueueSnapshot, Error> {
         let stats = stats.unwrap_or_default();
-        let messages = stats.ready.saturating_add(stats.reserved);
-        let messages = u32::try_from(messages).map_err(|_| Error::InvalidStat {
-            field: "current-jobs-ready + current-jobs-reserved",
-            value: messages.to_string(),
-            max: u64::from(u32::MAX),
-        })?;
-        let idle = if stats.ready == 0 && stats.reserved == 0 && !woke {
-            Some(
-                u32::try_from(stats.waiting).map_err(|_| Error::InvalidStat {
-                    field: "current-waiting",
-                    value: stats.waiting.to_string(),
-                    max: u64::from(u32::MAX),
-                })?,
-            )
-        } else {
-            None
-        };
-        self.rate.record(Instant::now(), stats.total_jobs);
-        let snapshot = QueueSnapshot::new(if woke { messages.max(1) } else { messages })
-            .with_idle_workers(idle);
-        Ok(match self.rate.per_minute() {
-            Some(rate) => snapshot.with_arrival_rate(rate).unwrap_or(snapshot),
-            None => snapshot,
-        })
+        self.rate.record(self.epoch.elapsed(), stats.total_jobs);
+        snapshot(&stats, woke, self.rate.per_minute())
     }
 
     async fn poll_once(&mut self, request: PollRequest) -> Result<QueueSnapshot, Error> {

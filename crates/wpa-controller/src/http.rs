@@ -42,7 +42,7 @@ pub async fn serve_http(
                 let metrics = Arc::clone(&metrics);
                 async move {
                     (
-                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
                         metrics.render(),
                     )
                 }

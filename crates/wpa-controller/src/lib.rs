@@ -14,17 +14,17 @@
 //! - [`SourceFactory`]: how a queue URI becomes a poller, so the controller
 //!   does not depend on the queue adapters (and tests use a fake).
 
-pub mod cli;
+mod clock;
 mod controller;
 mod http;
 mod leader;
 mod limiter;
 mod metrics;
 
-pub use controller::{
-    CONDITION_FRESH, CONDITION_VALID, Controller, ControllerConfig, DecisionSweep, Health,
-    SweepSummary,
-};
+pub use clock::Clock;
+pub use controller::{CONDITION_FRESH, CONDITION_VALID, Controller, ControllerConfig, Health};
+#[cfg(feature = "bench")]
+pub use controller::{DecisionSweep, SweepSummary};
 pub use http::serve_http;
 pub use leader::{LeaderElection, LeaderElectionConfig};
 pub use limiter::RateLimiter;
@@ -61,6 +61,15 @@ pub enum Error {
     /// Leader election failed.
     #[error("leader election: {0}")]
     LeaderElection(String),
+    /// A reconcile's write (scale or status) failed transiently: retried
+    /// with backoff, never a reason to stop.
+    #[error("{namespace}/{name}: a write failed transiently")]
+    TransientWrite {
+        /// The WPA's namespace.
+        namespace: String,
+        /// The WPA's name.
+        name: String,
+    },
 }
 
 use std::sync::Arc;

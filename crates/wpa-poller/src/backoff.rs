@@ -1,4 +1,9 @@
-//! Capped exponential backoff with jitter, without a random-number crate.
+//! Capped exponential backoff with jitter.
+//!
+//! Kept by hand rather than taken from `backon`/`backoff`: the delay is a
+//! pure function of the attempt and a jitter draw ([`exponential_delay`]),
+//! so the poll schedule stays pure and the simulator reproducible, while
+//! those crates' policies draw their own randomness inside.
 
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
@@ -42,10 +47,16 @@ impl Backoff {
 
     /// The next delay; each call doubles the base up to the cap.
     pub fn next_delay(&mut self) -> Duration {
-        let factor = 1_u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX);
-        let base = self.initial.saturating_mul(factor).min(self.max);
+        let unit = self.unit();
+        let delay = exponential_delay(self.initial, self.max, self.attempt, unit);
         self.attempt = self.attempt.saturating_add(1);
-        base.mul_f64(0.5 + 0.5 * self.unit())
+        delay
+    }
+
+    /// A uniform draw in [0, 1), for a caller that passes jitter to
+    /// [`exponential_delay`] itself.
+    pub fn jitter(&mut self) -> f64 {
+        self.unit()
     }
 
     /// Back to the first delay (after a success).
@@ -53,7 +64,8 @@ impl Backoff {
         self.attempt = 0;
     }
 
-    /// A uniform float in [0, 1) (splitmix64).
+    /// A uniform float in [0, 1) (splitmix64: a few lines, where a
+    /// random-number crate would be a dependency of every adapter).
     fn unit(&mut self) -> f64 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.state;
@@ -64,4 +76,19 @@ impl Backoff {
         let unit = (z >> 11) as f64 / (1_u64 << 53) as f64;
         unit
     }
+}
+
+/// The `attempt`-th delay (from 0) of a capped exponential backoff:
+/// `min(max, initial × 2^attempt)`, scaled by `0.5 + 0.5 × unit` for a
+/// `unit` in [0, 1] (clamped), so that the delay lies in [d/2, d].
+#[must_use]
+pub fn exponential_delay(initial: Duration, max: Duration, attempt: u32, unit: f64) -> Duration {
+    let factor = 1_u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
+    let base = initial.saturating_mul(factor).min(max);
+    let unit = if unit.is_nan() {
+        1.0
+    } else {
+        unit.clamp(0.0, 1.0)
+    };
+    base.mul_f64(0.5 + 0.5 * unit)
 }

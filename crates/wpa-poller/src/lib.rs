@@ -1,7 +1,8 @@
 //! Polling driver shared by the queue adapters (beanstalkd, SQS).
 //!
-//! An adapter implements [`QueueSource`]: one poll of one queue. The
-//! driver owns the schedule (short and long polls, backoff, staleness).
+//! An adapter implements [`QueueSource`]: one poll of one queue. When to
+//! poll is [`Schedule`]'s: a pure state machine passed the time, which the
+//! tokio driver here and the simulator (`wpa-sim`) both step.
 //!
 //! A [`Registry`] runs one poller task per distinct queue URI, however many
 //! autoscalers ([`Subscription`]s) watch that queue. Each poll result is
@@ -20,8 +21,10 @@ use tokio::time::Instant;
 use wpa_core::{QueueMetrics, QueueSnapshot};
 
 mod backoff;
+mod schedule;
 
-pub use backoff::Backoff;
+pub use backoff::{Backoff, exponential_delay};
+pub use schedule::{Demand, Schedule, Time};
 
 /// How the driver wants the next poll done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,22 +61,7 @@ pub trait QueueSource: Send + 'static {
     ) -> impl Future<Output = Result<QueueSnapshot, Self::Error>> + Send;
 }
 
-/// The schedule of one poller.
-///
-/// - Normally one short poll every `short_poll`.
-/// - When every subscriber reports 0 replicas and the last snapshot showed
-///   an empty queue, wake-up polls ([`PollRequest::wake_up`]) back to back:
-///   the source blocks up to `long_poll` and returns on the first message.
-///   A subscriber reporting replicas again cancels a wake-up poll in
-///   progress; all subscribers dropping to 0 triggers a poll at once.
-/// - A failed poll is retried after a capped exponential backoff with
-///   jitter (`error_backoff_initial` doubling up to `error_backoff_max`,
-///   each delay drawn in [d/2, d]); the poll after an error is never a
-///   wake-up poll.
-/// - The last good snapshot is handed out marked stale
-///   ([`QueueSnapshot::marked_stale`]) once it is older than `stale_after`
-///   (default 3 × `short_poll`): a stale snapshot never scales down.
-/// - Two polls never start less than `min_poll_gap` apart.
+/// The timing of one poller; the rules that use it are [`Schedule`]'s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollerConfig {
     /// Interval of short polls. Default 20 s (the reference's).
@@ -200,12 +188,12 @@ impl Shared {
         self.lock().closed
     }
 
-    fn all_at_zero(&self) -> bool {
-        self.lock().all_at_zero()
-    }
-
-    fn needs_arrival_rate(&self) -> bool {
-        !self.lock().arrival_rate.is_empty()
+    fn demand(&self) -> Demand {
+        let subscribers = self.lock();
+        Demand {
+            all_at_zero: subscribers.all_at_zero(),
+            arrival_rate: !subscribers.arrival_rate.is_empty(),
+        }
     }
 }
 
@@ -364,6 +352,20 @@ impl Subscription {
         Ok(())
     }
 
+    /// A handle that waits for the same changes as [`Subscription::changed`]
+    /// without borrowing the subscription: for a task that only wakes a
+    /// reconcile (the controller's `reconcile_on` stream), while the
+    /// reconcile itself reads the subscription.
+    #[must_use]
+    pub fn changes(&self) -> Changes {
+        let mut rx = self.rx.clone();
+        rx.borrow_and_update();
+        Changes {
+            rx,
+            uri: self.shared.uri.clone(),
+        }
+    }
+
     fn snapshot_now(&self) -> Result<QueueSnapshot, PollerError> {
         let observation = self.rx.borrow();
         observation
@@ -372,6 +374,26 @@ impl Subscription {
                 uri: self.shared.uri.clone(),
                 last_error: observation.last_error.clone(),
             })
+    }
+}
+
+/// Waits for a poller's published snapshot to change: see
+/// [`Subscription::changes`]. It does not keep the poller alive.
+#[derive(Debug)]
+pub struct Changes {
+    rx: watch::Receiver<Observation>,
+    uri: String,
+}
+
+impl Changes {
+    /// Waits until the published snapshot changes (value or staleness);
+    /// an error once the poller stopped.
+    pub async fn changed(&mut self) -> Result<(), PollerError> {
+        self.rx.changed().await.map_err(|_| PollerError::Stopped {
+            uri: self.uri.clone(),
+        })?;
+        self.rx.borrow_and_update();
+        Ok(())
     }
 }
 
@@ -397,34 +419,27 @@ impl QueueMetrics for Subscription {
     }
 }
 
+/// The tokio side of a [`Schedule`]: sleeps until the next poll is due,
+/// polls, and publishes. Every decision about timing is the schedule's.
 async fn run_poller<S: QueueSource>(shared: Arc<Shared>, mut source: S) {
-    let config = shared.config;
-    let mut backoff = Backoff::new(config.error_backoff_initial, config.error_backoff_max);
-    let mut last_good: Option<(QueueSnapshot, Instant)> = None;
-    let mut failed = false;
+    let epoch = Instant::now();
+    let now = || Instant::now().saturating_duration_since(epoch);
+    let mut schedule = Schedule::new(shared.config);
+    let mut jitter = Backoff::new(Duration::ZERO, Duration::ZERO);
     tracing::debug!(uri = %shared.uri, "poller started");
     loop {
         if shared.closed() {
             break;
         }
-        let started = Instant::now();
-        let wake_up = !failed
-            && shared.all_at_zero()
-            && last_good.is_some_and(|(snapshot, _)| snapshot.messages() == 0);
-        let request = PollRequest {
-            wake_up,
-            long_poll: config.long_poll,
-            short_poll: config.short_poll,
-            arrival_rate: shared.needs_arrival_rate(),
-        };
-        let result = if wake_up {
+        let request = schedule.start(now(), shared.demand());
+        let result = if request.wake_up {
             let poll = source.poll(request);
             tokio::pin!(poll);
             loop {
                 tokio::select! {
                     result = &mut poll => break Some(result),
                     () = shared.nudge.notified() => {
-                        if shared.closed() || !shared.all_at_zero() {
+                        if shared.closed() || schedule.cancels_wake_up(shared.demand()) {
                             break None;
                         }
                     }
@@ -435,53 +450,37 @@ async fn run_poller<S: QueueSource>(shared: Arc<Shared>, mut source: S) {
         };
         let Some(result) = result else {
             tracing::debug!(uri = %shared.uri, "wake-up poll cancelled: replicas running");
+            schedule.cancelled(now());
             continue;
         };
-        let now = Instant::now();
-        let delay = match result {
-            Ok(snapshot) => {
-                failed = false;
-                backoff.reset();
-                last_good = Some((snapshot, now));
-                publish(&shared, last_good, false, None);
-                let next_wakes = shared.all_at_zero() && snapshot.messages() == 0;
-                if next_wakes {
-                    Duration::ZERO
-                } else {
-                    config.short_poll
-                }
-            }
+        match result {
+            Ok(snapshot) => schedule.succeeded(now(), snapshot, shared.demand()),
             Err(error) => {
-                failed = true;
-                let age = last_good.map(|(_, at)| now.saturating_duration_since(at));
-                let stale = age.is_some_and(|age| age >= config.stale_after);
+                schedule.failed(now(), jitter.jitter());
+                let stale = schedule.is_stale(now());
                 tracing::warn!(uri = %shared.uri, %error, stale, "queue poll failed");
-                publish(&shared, last_good, stale, Some(error.to_string().into()));
-                let delay = backoff.next_delay();
-                match age {
-                    // Poll again in time to mark the snapshot stale on schedule.
-                    Some(age) if !stale => delay.min(config.stale_after - age),
-                    _ => delay,
-                }
+                publish(
+                    &shared,
+                    &schedule,
+                    epoch,
+                    stale,
+                    Some(error.to_string().into()),
+                );
             }
-        };
-        let not_before = started + config.min_poll_gap;
-        let mut next = (now + delay).max(not_before);
+        }
+        if !schedule.is_failing() {
+            publish(&shared, &schedule, epoch, false, None);
+        }
         loop {
+            let due = epoch + schedule.next_poll();
             tokio::select! {
-                () = tokio::time::sleep_until(next) => break,
+                () = tokio::time::sleep_until(due) => break,
                 () = shared.nudge.notified() => {
                     if shared.closed() {
                         tracing::debug!(uri = %shared.uri, "poller stopped: no subscribers");
                         return;
                     }
-                    if !failed && shared.all_at_zero() {
-                        // Scaled to zero: look now, to start waking-up polls.
-                        next = not_before.max(Instant::now());
-                    } else if !failed && !request.arrival_rate && shared.needs_arrival_rate() {
-                        // A subscriber needs the rate the last poll skipped.
-                        next = next.min(not_before.max(Instant::now()));
-                    }
+                    schedule.demand_changed(now(), shared.demand());
                 }
             }
         }
@@ -491,15 +490,17 @@ async fn run_poller<S: QueueSource>(shared: Arc<Shared>, mut source: S) {
 
 fn publish(
     shared: &Shared,
-    last_good: Option<(QueueSnapshot, Instant)>,
+    schedule: &Schedule,
+    epoch: Instant,
     stale: bool,
     error: Option<Arc<str>>,
 ) {
+    let last_good = schedule.last_good();
     shared.tx.send_if_modified(|observation| {
         let snapshot = last_good.map(|(snapshot, _)| snapshot);
         let changed = observation.snapshot != snapshot || observation.stale != stale;
         observation.snapshot = snapshot;
-        observation.polled_at = last_good.map(|(_, at)| at);
+        observation.polled_at = last_good.map(|(_, at)| epoch + at);
         observation.stale = stale;
         observation.last_error = error;
         observation.polls += 1;

@@ -285,6 +285,7 @@ impl Workload {
         let mut windows = Vec::new();
         let mut t = 0.0;
         loop {
+            // Inversion kept over rand_distr::Exp (a ziggurat, other draws): each seed keeps its spikes.
             let gap = -mean_gap_s * (1.0 - rng.random::<f64>()).ln();
             t += gap;
             if t >= horizon_s {

@@ -63,22 +63,7 @@ impl CloudWatchMetrics {
         let values = self
             .query(MESSAGES_SENT, self.arrival_rate_window, now)
             .await?;
-        let mean = if values.is_empty() {
-            0.0
-        } else {
-            values.iter().sum::<f64>() / values.len() as f64
-        };
-        let period_secs = self.arrival_rate_window.period.as_secs().max(1);
-        let per_minute = if period_secs == 60 {
-            mean
-        } else {
-            mean * 60.0 / period_secs as f64
-        };
-        let per_minute = if per_minute.is_finite() && per_minute >= 0.0 {
-            per_minute
-        } else {
-            0.0
-        };
+        let per_minute = crate::answer::sent_per_minute(&values, self.arrival_rate_window.period);
         self.sent = Some((now, per_minute));
         Ok(per_minute)
     }
@@ -91,7 +76,7 @@ impl CloudWatchMetrics {
             return Ok(value);
         }
         let values = self.query(MESSAGES_RECEIVED, self.idle_window, now).await?;
-        let sum: f64 = values.iter().sum();
+        let sum = crate::answer::received(&values);
         self.received = Some((now, sum));
         Ok(sum)
     }

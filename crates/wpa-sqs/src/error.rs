@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "client")]
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// Why a queue could not be set up or polled.
@@ -189,6 +190,7 @@ impl Error {
     }
 
     /// Classifies an SDK error of any SQS or CloudWatch operation.
+    #[cfg(feature = "client")]
     pub(crate) fn from_sdk<E, R>(queue: &str, operation: &'static str, err: SdkError<E, R>) -> Error
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -251,11 +253,13 @@ impl Error {
     }
 }
 
+#[cfg_attr(not(feature = "client"), allow(dead_code))]
 fn mentions_credentials(detail: &str) -> bool {
     let lower = detail.to_ascii_lowercase();
     lower.contains("credential") || lower.contains("identity")
 }
 
+#[cfg_attr(not(feature = "client"), allow(dead_code))]
 fn classify_code(queue: String, operation: &'static str, code: String, message: String) -> Error {
     match code.as_str() {
         "QueueDoesNotExist"

@@ -63,19 +63,28 @@
 //! # Ok(()) }
 //! ```
 
+pub mod answer;
+#[cfg(feature = "client")]
 mod clients;
+#[cfg(feature = "client")]
 mod cloudwatch;
 mod error;
 mod options;
+#[cfg(feature = "client")]
 mod queue;
+#[cfg(feature = "client")]
 pub mod testing;
 mod url;
 
+pub use answer::QueueCounts;
+#[cfg(feature = "client")]
 pub use clients::{SqsClients, behavior_version};
+#[cfg(feature = "client")]
 pub use cloudwatch::{CloudWatchMetrics, MESSAGES_RECEIVED, MESSAGES_SENT};
 pub use error::{Error, ErrorKind};
 pub use options::{MetricWindow, SqsOptions};
-pub use queue::{PollMethod, QueueCounts, RedrivePolicy, SqsObservation, SqsQueue};
+#[cfg(feature = "client")]
+pub use queue::{PollMethod, RedrivePolicy, SqsObservation, SqsQueue};
 pub use url::{QueueUrl, UrlForm};
 /// What a poll says about idleness: the core's type, re-exported.
 pub use wpa_core::Idleness;

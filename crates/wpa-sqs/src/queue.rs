@@ -7,6 +7,7 @@ use tokio::time::Instant;
 use wpa_core::{Idleness, QueueSnapshot};
 use wpa_poller::{PollRequest, QueueSource};
 
+use crate::answer::{self, QueueCounts};
 use crate::clients::timeouts;
 use crate::{CloudWatchMetrics, Error, QueueUrl, SqsClients, SqsOptions};
 
@@ -73,17 +74,6 @@ pub enum PollMethod {
     GuardedAttributes,
 }
 
-/// The three counts of one GetQueueAttributes call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct QueueCounts {
-    /// `ApproximateNumberOfMessages`: visible, waiting for a worker.
-    pub visible: u32,
-    /// `ApproximateNumberOfMessagesNotVisible`: in flight.
-    pub not_visible: u32,
-    /// `ApproximateNumberOfMessagesDelayed`: not yet deliverable.
-    pub delayed: u32,
-}
-
 /// Everything one poll of a queue learnt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SqsObservation {
@@ -112,12 +102,7 @@ impl SqsObservation {
     /// The core's snapshot.
     #[must_use]
     pub fn snapshot(&self) -> QueueSnapshot {
-        let snapshot = QueueSnapshot::new(self.messages).with_idleness(self.idle);
-        match self.messages_sent_per_minute {
-            // Only finite, non-negative rates are stored.
-            Some(rate) => snapshot.with_arrival_rate(rate).unwrap_or(snapshot),
-            None => snapshot,
-        }
+        answer::snapshot(self.messages, self.idle, self.messages_sent_per_minute)
     }
 }
 
@@ -279,15 +264,11 @@ impl SqsQueue {
                 operation: "GetQueueAttributes",
                 detail: format!("{} is missing", name.as_str()),
             })?;
-            // Counts are int32 in SQS; anything larger is clamped.
-            text.trim()
-                .parse::<u64>()
-                .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-                .map_err(|_| Error::InvalidResponse {
-                    queue: self.url.as_str().to_owned(),
-                    operation: "GetQueueAttributes",
-                    detail: format!("{} is {text:?}, not a count", name.as_str()),
-                })
+            answer::parse_count(text).ok_or_else(|| Error::InvalidResponse {
+                queue: self.url.as_str().to_owned(),
+                operation: "GetQueueAttributes",
+                detail: format!("{} is {text:?}, not a count", name.as_str()),
+            })
         };
         let counts = QueueCounts {
             visible: count(QueueAttributeName::ApproximateNumberOfMessages)?,
@@ -298,12 +279,9 @@ impl SqsQueue {
             RedrivePolicy::parse(get(&QueueAttributeName::RedrivePolicy).map(String::as_str));
         self.redrive = Some((policy, Instant::now()));
 
-        let mut messages = counts.visible.saturating_add(counts.not_visible);
-        if self.count_delayed {
-            messages = messages.saturating_add(counts.delayed);
-        }
+        let messages = answer::backlog(counts, self.count_delayed);
         let mut cloudwatch_error = None;
-        let mut idle = Idleness::Unknown;
+        let mut received = None;
         if let Some(cloudwatch) = self.cloudwatch.as_mut().filter(|_| with_cloudwatch) {
             if rate {
                 match cloudwatch.messages_sent_per_minute(now).await {
@@ -314,10 +292,9 @@ impl SqsQueue {
                     }
                 }
             }
-            if self.idle_from_cloudwatch && counts.visible == 0 && counts.not_visible == 0 {
+            if self.idle_from_cloudwatch && answer::idleness_is_knowable(counts) {
                 match cloudwatch.messages_received(now).await {
-                    Ok(received) if received <= 0.0 => idle = Idleness::AllIdle,
-                    Ok(_) => idle = Idleness::Idle(0),
+                    Ok(sum) => received = Some(sum),
                     Err(e) => {
                         tracing::warn!(queue = %self.url, error = %e, "idleness unknown");
                         cloudwatch_error = Some(e);
@@ -330,7 +307,7 @@ impl SqsQueue {
             counts: Some(counts),
             messages,
             messages_sent_per_minute: self.last_rate.filter(|_| rate),
-            idle,
+            idle: answer::idleness(counts, received),
             cloudwatch_error,
         })
     }

@@ -91,3 +91,103 @@ impl Drop for Watch {
         let _ = self.child.wait();
     }
 }
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A kubeconfig for the API double at `url`, written to a temporary file.
+pub fn write_kubeconfig(url: &str, tag: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("wpa-cli-{tag}-{}.yaml", std::process::id()));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: double\n  cluster:\n    server: {url}\n\
+             users:\n- name: u\n  user: {{}}\ncontexts:\n- name: c\n  context:\n    cluster: double\n    user: u\n\
+             current-context: c\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A child process whose stderr lines are read as they come, killed when
+/// dropped.
+pub struct Logged {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    /// Every stderr line read so far.
+    pub seen: Vec<String>,
+}
+
+impl Logged {
+    /// Spawns `command` with stderr piped (stdout discarded).
+    pub fn spawn(command: &mut Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Logged {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads stderr until a line satisfies `wanted` (true) or `within`
+    /// passes or stderr closes (false).
+    pub fn until(&mut self, within: Duration, wanted: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = wanted(&line);
+                    self.seen.push(line);
+                    if found {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Waits for the process to exit (within `within`) and reads the rest
+    /// of stderr; its exit code.
+    pub fn exit_code(&mut self, within: Duration) -> i32 {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "did not exit in time");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.until(Duration::from_secs(5), |_| false);
+        status.code().expect("exited, not killed by a signal")
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

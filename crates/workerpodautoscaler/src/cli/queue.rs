@@ -1,0 +1,106 @@
+//! The queue flags of `run` and `watch`: poll intervals, AWS regions and
+//! the SQS endpoint, with the reference's names, defaults and environment
+//! variables.
+
+use std::time::Duration;
+
+use wpa_poller::PollerConfig;
+
+use super::values::interval;
+
+/// How the queues are polled.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub(crate) struct QueueArgs {
+    /// Seconds (or a duration: 20s, 1m) between two SQS short polls; at least 1.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "WORKERPODAUTOSCALER_SQS_SHORT_POLL_INTERVAL",
+        default_value = "20",
+        value_parser = interval,
+        allow_negative_numbers = true
+    )]
+    pub(crate) sqs_short_poll_interval: Duration,
+    /// Longest wait of one SQS wake-up poll (a long-poll ReceiveMessage at
+    /// 0 replicas), in seconds; at least 1.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "WORKERPODAUTOSCALER_SQS_LONG_POLL_INTERVAL",
+        default_value = "20",
+        value_parser = interval,
+        allow_negative_numbers = true
+    )]
+    pub(crate) sqs_long_poll_interval: Duration,
+    /// Seconds between two beanstalkd short polls; at least 1.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "WORKERPODAUTOSCALER_BEANSTALK_SHORT_POLL_INTERVAL",
+        default_value = "20",
+        value_parser = interval,
+        allow_negative_numbers = true
+    )]
+    pub(crate) beanstalk_short_poll_interval: Duration,
+    /// Longest wait of one beanstalkd wake-up poll (reserve-with-timeout at
+    /// 0 replicas), in seconds; at least 1.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "WORKERPODAUTOSCALER_BEANSTALK_LONG_POLL_INTERVAL",
+        default_value = "20",
+        value_parser = interval,
+        allow_negative_numbers = true
+    )]
+    pub(crate) beanstalk_long_poll_interval: Duration,
+    /// AWS regions whose SQS clients are made up front, comma separated
+    /// (a queue in another region gets a client on demand).
+    #[arg(
+        long,
+        value_name = "REGIONS",
+        env = "WORKERPODAUTOSCALER_AWS_REGIONS",
+        default_value = "ap-south-1,ap-southeast-1"
+    )]
+    pub(crate) aws_regions: String,
+    /// SQS endpoint override (an emulator, a proxy, a VPC endpoint); then
+    /// any http(s)://host[:port]/<account>/<queue> URL is accepted, with the
+    /// region from AWS_REGION or the first of --aws-regions.
+    #[arg(long, value_name = "URL", env = "WORKERPODAUTOSCALER_SQS_ENDPOINT")]
+    pub(crate) sqs_endpoint: Option<String>,
+}
+
+impl QueueArgs {
+    /// The poller schedule of SQS queues.
+    #[must_use]
+    pub(crate) fn sqs_poller(&self) -> PollerConfig {
+        PollerConfig::new(self.sqs_short_poll_interval, self.sqs_long_poll_interval)
+    }
+
+    /// The poller schedule of beanstalkd tubes.
+    #[must_use]
+    pub(crate) fn beanstalk_poller(&self) -> PollerConfig {
+        PollerConfig::new(
+            self.beanstalk_short_poll_interval,
+            self.beanstalk_long_poll_interval,
+        )
+    }
+
+    /// `--aws-regions`, split (empty entries dropped).
+    #[must_use]
+    pub(crate) fn aws_regions(&self) -> Vec<String> {
+        super::comma_list(&self.aws_regions)
+    }
+
+    /// The SQS adapter's options for these flags; `arrival_rate`: whether
+    /// every poll measures the rate (CloudWatch), or only those a
+    /// subscriber asks it of.
+    #[must_use]
+    pub(crate) fn sqs_options(&self, arrival_rate: bool) -> wpa_sqs::SqsOptions {
+        wpa_sqs::SqsOptions {
+            endpoint: self.sqs_endpoint.clone().filter(|url| !url.is_empty()),
+            regions: self.aws_regions(),
+            arrival_rate,
+            ..wpa_sqs::SqsOptions::default()
+        }
+    }
+}
