@@ -328,10 +328,10 @@ mod tests {
         assert_eq!(args.queue.aws_regions(), ["ap-south-1", "ap-southeast-1"]);
         assert_eq!(args.kube_config, None);
         for interval in [
-            args.queue.sqs_short_poll_interval,
-            args.queue.sqs_long_poll_interval,
-            args.queue.beanstalk_short_poll_interval,
-            args.queue.beanstalk_long_poll_interval,
+            args.queue.poll.sqs_short_poll_interval,
+            args.queue.poll.sqs_long_poll_interval,
+            args.queue.poll.beanstalk_short_poll_interval,
+            args.queue.poll.beanstalk_long_poll_interval,
         ] {
             assert_eq!(interval, Duration::from_secs(20));
         }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::cli::values::{delay, positive_delay};
-use crate::cli::{DefaultsArgs, SpecArgs};
+use crate::cli::{DefaultsArgs, PollArgs, SpecArgs};
 use serde::Deserialize;
 use serde_json::json;
 use wpa_core::{MaxDisruption, RawWpaSpec, WpaSpec};
@@ -58,6 +58,10 @@ struct SimulateOptions {
     /// Queue service whose adapter the WPA reads through: sqs or beanstalkd.
     #[arg(long, value_name = "sqs|beanstalkd")]
     backend: Option<String>,
+    /// The poll intervals, as `run` and `watch` take them; the simulated
+    /// adapter uses its backend's pair.
+    #[command(flatten)]
+    poll: PollArgs,
     /// Seed of every random draw (same seed, same result).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -278,6 +282,9 @@ fn scenarios(args: &SimulateOptions) -> Result<Vec<Scenario>, SimulateError> {
                 }
             };
         }
+        let (short_poll, long_poll) = args.poll.intervals(config.backend == Backend::Sqs);
+        config.adapter.short_poll_s = short_poll.as_secs_f64();
+        config.adapter.long_poll_s = long_poll.as_secs_f64();
         let base = match &from_file {
             Some((raw, _)) => raw.clone(),
             None => raw_of(&scenario.spec),
@@ -538,6 +545,36 @@ mod tests {
             let error = parse(&["--horizon", bad]).unwrap_err().to_string();
             assert!(error.contains("--horizon"), "{bad}: {error}");
         }
+    }
+
+    /// The poll intervals are `run`'s and `watch`'s flags, applied to the
+    /// simulated adapter of the backend (and refused by the same rule).
+    #[test]
+    fn poll_intervals_are_the_shared_flags() {
+        let options = parse(&[
+            "--sqs-short-poll-interval",
+            "5",
+            "--beanstalk-long-poll-interval",
+            "1m",
+        ])
+        .unwrap();
+        assert_eq!(
+            options.poll.intervals(true),
+            (Duration::from_secs(5), Duration::from_secs(20))
+        );
+        assert_eq!(
+            options.poll.intervals(false),
+            (Duration::from_secs(20), Duration::from_secs(60))
+        );
+        let error = parse(&["--sqs-short-poll-interval", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--sqs-short-poll-interval"), "{error}");
+        let chosen = scenarios(&options).unwrap();
+        assert!(
+            chosen.iter().all(|s| s.config.adapter.short_poll_s == 5.0),
+            "SQS scenarios"
+        );
     }
 
     #[test]

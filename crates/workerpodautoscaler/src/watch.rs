@@ -137,8 +137,8 @@ impl Queue {
     /// The interval between decisions when nothing changes.
     fn resync(&self, args: &WatchArgs) -> Duration {
         match self {
-            Queue::Beanstalk(_) => args.queue.beanstalk_short_poll_interval,
-            Queue::Sqs => args.queue.sqs_short_poll_interval,
+            Queue::Beanstalk(_) => args.queue.poll.beanstalk_short_poll_interval,
+            Queue::Sqs => args.queue.poll.sqs_short_poll_interval,
         }
     }
 }

@@ -24,7 +24,7 @@ pub(crate) mod values;
 pub(crate) use logging::LogArgs;
 #[cfg(test)]
 pub(crate) use logging::LogFormat;
-pub(crate) use queue::QueueArgs;
+pub(crate) use queue::{PollArgs, QueueArgs};
 pub(crate) use spec::{DefaultsArgs, SpecArgs};
 
 /// `a, b,,c` as `["a", "b", "c"]`.

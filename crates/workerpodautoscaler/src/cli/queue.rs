@@ -1,6 +1,6 @@
-//! The queue flags of `run` and `watch`: poll intervals, AWS regions and
-//! the SQS endpoint, with the reference's names, defaults and environment
-//! variables.
+//! The queue flags: poll intervals (`run`, `watch`, `simulate`), AWS
+//! regions and the SQS endpoint (`run`, `watch`), with the reference's
+//! names, defaults and environment variables.
 
 use std::time::Duration;
 
@@ -11,6 +11,27 @@ use super::values::interval;
 /// How the queues are polled.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub(crate) struct QueueArgs {
+    #[command(flatten)]
+    pub(crate) poll: PollArgs,
+    /// AWS regions whose SQS clients are made up front, comma separated
+    /// (a queue in another region gets a client on demand).
+    #[arg(
+        long,
+        value_name = "REGIONS",
+        env = "WORKERPODAUTOSCALER_AWS_REGIONS",
+        default_value = "ap-south-1,ap-southeast-1"
+    )]
+    pub(crate) aws_regions: String,
+    /// SQS endpoint override (an emulator, a proxy, a VPC endpoint); then
+    /// any http(s)://host[:port]/<account>/<queue> URL is accepted, with the
+    /// region from AWS_REGION or the first of --aws-regions.
+    #[arg(long, value_name = "URL", env = "WORKERPODAUTOSCALER_SQS_ENDPOINT")]
+    pub(crate) sqs_endpoint: Option<String>,
+}
+
+/// The four poll intervals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub(crate) struct PollArgs {
     /// Seconds (or a duration: 20s, 1m) between two SQS short polls; at least 1.
     #[arg(
         long,
@@ -53,36 +74,36 @@ pub(crate) struct QueueArgs {
         allow_negative_numbers = true
     )]
     pub(crate) beanstalk_long_poll_interval: Duration,
-    /// AWS regions whose SQS clients are made up front, comma separated
-    /// (a queue in another region gets a client on demand).
-    #[arg(
-        long,
-        value_name = "REGIONS",
-        env = "WORKERPODAUTOSCALER_AWS_REGIONS",
-        default_value = "ap-south-1,ap-southeast-1"
-    )]
-    pub(crate) aws_regions: String,
-    /// SQS endpoint override (an emulator, a proxy, a VPC endpoint); then
-    /// any http(s)://host[:port]/<account>/<queue> URL is accepted, with the
-    /// region from AWS_REGION or the first of --aws-regions.
-    #[arg(long, value_name = "URL", env = "WORKERPODAUTOSCALER_SQS_ENDPOINT")]
-    pub(crate) sqs_endpoint: Option<String>,
+}
+
+impl PollArgs {
+    /// Short and long poll of SQS (`sqs`) or beanstalkd.
+    #[must_use]
+    pub(crate) fn intervals(&self, sqs: bool) -> (Duration, Duration) {
+        if sqs {
+            (self.sqs_short_poll_interval, self.sqs_long_poll_interval)
+        } else {
+            (
+                self.beanstalk_short_poll_interval,
+                self.beanstalk_long_poll_interval,
+            )
+        }
+    }
 }
 
 impl QueueArgs {
     /// The poller schedule of SQS queues.
     #[must_use]
     pub(crate) fn sqs_poller(&self) -> PollerConfig {
-        PollerConfig::new(self.sqs_short_poll_interval, self.sqs_long_poll_interval)
+        let (short, long) = self.poll.intervals(true);
+        PollerConfig::new(short, long)
     }
 
     /// The poller schedule of beanstalkd tubes.
     #[must_use]
     pub(crate) fn beanstalk_poller(&self) -> PollerConfig {
-        PollerConfig::new(
-            self.beanstalk_short_poll_interval,
-            self.beanstalk_long_poll_interval,
-        )
+        let (short, long) = self.poll.intervals(false);
+        PollerConfig::new(short, long)
     }
 
     /// `--aws-regions`, split (empty entries dropped).
