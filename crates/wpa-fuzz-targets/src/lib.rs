@@ -83,6 +83,13 @@ fn decide(input: &mut Unstructured<'_>) -> Result<()> {
     else {
         return Ok(());
     };
+    // Sometimes "every worker idle" (SQS with CloudWatch) instead of the
+    // count or unknown from the signed encoding.
+    let snapshot = if input.arbitrary::<u8>()? % 4 == 0 {
+        snapshot.with_idleness(wpa_core::Idleness::AllIdle)
+    } else {
+        snapshot
+    };
     let current = match count(input)? {
         Some(value) => u32::try_from(value).unwrap_or(u32::MAX),
         None => 0,

@@ -50,6 +50,28 @@ async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
         .to_owned()
 }
 
+/// A queue whose messages go to the dead-letter queue `dlq` after
+/// `max_receive_count` receives (the policy as SQS stores it).
+async fn create_queue_with_dlq(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    dlq: &str,
+    max_receive_count: &str,
+) -> String {
+    let dlq_arn = attribute(sqs, dlq, QueueAttributeName::QueueArn).await;
+    let policy =
+        format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":{max_receive_count}}}"#);
+    sqs.create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, policy)
+        .send()
+        .await
+        .expect("create")
+        .queue_url()
+        .expect("url")
+        .to_owned()
+}
+
 async fn send(sqs: &aws_sdk_sqs::Client, url: &str, body: &str, delay: i32) {
     sqs.send_message()
         .queue_url(url)
@@ -254,18 +276,7 @@ async fn a_guarded_wake_up_never_sends_the_message_to_the_dead_letter_queue() {
     let clients = clients(&moto, |o| o).await;
     let sqs = raw(&clients);
     let dlq = create_queue(&sqs, "guarded-dlq").await;
-    let dlq_arn = attribute(&sqs, &dlq, QueueAttributeName::QueueArn).await;
-    let policy = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"1"}}"#);
-    let url = sqs
-        .create_queue()
-        .queue_name("guarded")
-        .attributes(QueueAttributeName::RedrivePolicy, policy.clone())
-        .send()
-        .await
-        .expect("create")
-        .queue_url()
-        .expect("url")
-        .to_owned();
+    let url = create_queue_with_dlq(&sqs, "guarded", &dlq, r#""1""#).await;
     let mut queue = clients.queue(&url).expect("queue");
 
     let first = queue
@@ -303,16 +314,7 @@ async fn a_guarded_wake_up_never_sends_the_message_to_the_dead_letter_queue() {
 
     // Control: the reference's unguarded probe on the same kind of queue
     // diverts the message before the worker sees it.
-    let control = sqs
-        .create_queue()
-        .queue_name("unguarded")
-        .attributes(QueueAttributeName::RedrivePolicy, policy)
-        .send()
-        .await
-        .expect("create")
-        .queue_url()
-        .expect("url")
-        .to_owned();
+    let control = create_queue_with_dlq(&sqs, "unguarded", &dlq, r#""1""#).await;
     send(&sqs, &control, "lost", 0).await;
     let probe = sqs
         .receive_message()
@@ -338,20 +340,7 @@ async fn a_high_max_receive_count_still_allows_the_probe() {
     let clients = clients(&moto, |o| o).await;
     let sqs = raw(&clients);
     let dlq = create_queue(&sqs, "probe-dlq").await;
-    let dlq_arn = attribute(&sqs, &dlq, QueueAttributeName::QueueArn).await;
-    let url = sqs
-        .create_queue()
-        .queue_name("probed")
-        .attributes(
-            QueueAttributeName::RedrivePolicy,
-            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":10}}"#),
-        )
-        .send()
-        .await
-        .expect("create")
-        .queue_url()
-        .expect("url")
-        .to_owned();
+    let url = create_queue_with_dlq(&sqs, "probed", &dlq, "10").await;
     let mut queue = clients.queue(&url).expect("queue");
     queue
         .observe(wake_up(Duration::from_secs(1)), SystemTime::now())
@@ -470,18 +459,7 @@ async fn a_guarded_wake_up_sees_the_first_message_within_the_short_poll() {
     let clients = clients(&moto, |o| o).await;
     let sqs = raw(&clients);
     let dlq = create_queue(&sqs, "short-dlq").await;
-    let dlq_arn = attribute(&sqs, &dlq, QueueAttributeName::QueueArn).await;
-    let policy = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"2"}}"#);
-    let url = sqs
-        .create_queue()
-        .queue_name("short-guarded")
-        .attributes(QueueAttributeName::RedrivePolicy, policy)
-        .send()
-        .await
-        .expect("create")
-        .queue_url()
-        .expect("url")
-        .to_owned();
+    let url = create_queue_with_dlq(&sqs, "short-guarded", &dlq, r#""2""#).await;
     let queue = clients.queue(&url).expect("queue");
     let registry = wpa_poller::Registry::new();
     let config = wpa_poller::PollerConfig::new(Duration::from_secs(1), Duration::from_secs(20));
