@@ -112,10 +112,13 @@ struct Running {
 }
 
 /// The controller's clock follows tokio's (`Clock::tokio`). These tests
-/// run on real time all the same: under paused time, watch events that
-/// arrive after the first list (a Deployment created or a WPA deleted
-/// mid-test) were not always delivered, and a test that cannot be trusted
-/// is worse than a slow one. The pure parts (schedule, backoff, clock)
+/// run on real time all the same: they talk to the API double over real
+/// loopback sockets, and under paused time tokio advances the clock
+/// whenever the runtime is idle, including while a packet is still in the
+/// kernel (loopback delivery runs in softirq, late on a loaded machine):
+/// a 5 s deadline then passed in microseconds with the watch event still
+/// on its way (seen: a Deployment created mid-test never "arrived" while
+/// another build ran). The pure parts (schedule, backoff, clock, limiter)
 /// are tested on paused time in their crates.
 fn config() -> ControllerConfig {
     ControllerConfig {
