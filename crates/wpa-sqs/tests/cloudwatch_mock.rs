@@ -473,3 +473,22 @@ async fn a_guarded_wake_up_never_receives_and_never_asks_cloudwatch() {
     assert_eq!(receive.num_calls(), 0, "guarded: no ReceiveMessage");
     assert_eq!(cw.num_calls(), 0, "no CloudWatch in wake-up mode");
 }
+
+/// The CloudWatch windows of a poll through the driver's trait follow the
+/// clock the queue is given, not the system's.
+#[tokio::test]
+async fn the_windows_follow_the_injected_clock() {
+    let attrs = mock!(Sqs::get_queue_attributes).then_output(|| attributes(0, 0, 0));
+    let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&attrs]);
+    let (received, seen) = recording(&[0.0]);
+    let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&received]);
+    let mut q = queue(sqs, cloudwatch, &SqsOptions::default()).with_clock(now);
+    let snapshot = q.poll(SHORT).await.unwrap();
+    assert_eq!(snapshot.idleness(), Idleness::AllIdle);
+    check_request(
+        &seen.lock().unwrap()[0],
+        "NumberOfMessagesReceived",
+        1200,
+        600,
+    );
+}
