@@ -111,15 +111,13 @@ struct Running {
     task: tokio::task::JoinHandle<Result<(), wpa_controller::Error>>,
 }
 
-/// The controller's clock follows tokio's (`Clock::tokio`). These tests
-/// run on real time all the same: they talk to the API double over real
-/// loopback sockets, and under paused time tokio advances the clock
-/// whenever the runtime is idle, including while a packet is still in the
-/// kernel (loopback delivery runs in softirq, late on a loaded machine):
-/// a 5 s deadline then passed in microseconds with the watch event still
-/// on its way (seen: a Deployment created mid-test never "arrived" while
-/// another build ran). The pure parts (schedule, backoff, clock, limiter)
-/// are tested on paused time in their crates.
+/// Every test but leader failover runs on paused tokio time with the
+/// double's in-process client (no sockets): the controller's timers, its
+/// pollers', its retries' and its clock (`Clock::tokio`) all follow tokio's
+/// clock, so a 3 s delay or a 6 s backoff takes milliseconds and runs the
+/// same on a loaded machine. (Over loopback sockets paused time is not
+/// safe: tokio advances the clock whenever the runtime is idle, even while
+/// a packet is still in the kernel.)
 fn config() -> ControllerConfig {
     ControllerConfig {
         resync_period: Duration::from_secs(600),
@@ -137,7 +135,7 @@ async fn start(config: ControllerConfig, setup: impl FnOnce(&ApiServer, &FakeQue
     let metrics = Arc::new(Metrics::default());
     let (stop, shutdown) = watch::channel(false);
     let task = tokio::spawn(wpa_controller::run(
-        server.client().unwrap(),
+        server.in_process_client(),
         config,
         Arc::clone(&queues) as Arc<dyn SourceFactory>,
         Arc::clone(&metrics),
@@ -254,7 +252,7 @@ fn assert_rbac_allows(requests: &[wpa_kube_testing::RecordedRequest]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn scales_up_on_backlog_without_waiting_for_a_resync() {
     let run = start(config(), |server, _| {
         server.insert(deployment("jobs", "worker", 1)).unwrap();
@@ -341,7 +339,7 @@ async fn scales_up_on_backlog_without_waiting_for_a_resync() {
     run.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn scale_down_waits_for_the_delay_and_status_is_not_rewritten() {
     let config = ControllerConfig {
         resync_period: Duration::from_millis(100),
@@ -411,7 +409,7 @@ async fn scale_down_waits_for_the_delay_and_status_is_not_rewritten() {
     run.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn an_invalid_wpa_is_reported_and_isolated_from_a_valid_one() {
     let config = ControllerConfig {
         resync_period: Duration::from_millis(200),
@@ -517,7 +515,7 @@ async fn an_invalid_wpa_is_reported_and_isolated_from_a_valid_one() {
     run.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_failing_scale_is_survived_and_retried() {
     let config = ControllerConfig {
         resync_period: Duration::from_millis(100),
@@ -564,7 +562,7 @@ async fn a_failing_scale_is_survived_and_retried() {
 
 /// A 500 on `/scale` is retried by the WPA's own backoff (tens of
 /// milliseconds, doubling), not at the next resync (10 minutes here).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_scale_after_two_500s_lands_within_seconds_not_at_the_resync() {
     let run = start(config(), |server, queues| {
         queues.set("fake://q", 6);
@@ -598,7 +596,7 @@ async fn a_scale_after_two_500s_lands_within_seconds_not_at_the_resync() {
 }
 
 /// A scale that keeps failing backs off to the resync period: no hot loop.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_persistent_500_backs_off_to_the_resync_period() {
     let config = ControllerConfig {
         resync_period: Duration::from_secs(1),
@@ -644,7 +642,7 @@ async fn a_persistent_500_backs_off_to_the_resync_period() {
     run.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn the_namespace_filter_leaves_other_namespaces_alone() {
     let config = ControllerConfig {
         namespace: Some("mine".to_owned()),
@@ -677,7 +675,7 @@ async fn the_namespace_filter_leaves_other_namespaces_alone() {
     run.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn one_poller_per_queue_shared_by_its_autoscalers() {
     let run = start(config(), |server, queues| {
         queues.set("fake://shared", 4);
@@ -699,7 +697,7 @@ async fn one_poller_per_queue_shared_by_its_autoscalers() {
     run.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn only_a_spec_with_seconds_to_process_one_job_asks_for_the_arrival_rate() {
     let run = start(config(), |server, queues| {
         queues.set("fake://plain", 2);
@@ -735,6 +733,8 @@ async fn only_a_spec_with_seconds_to_process_one_job_asks_for_the_arrival_rate()
     run.stop().await;
 }
 
+// Real time and sockets: the Lease expires on wall-clock time, which
+// paused tokio time cannot move.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_failover() {
     let _ = tracing_subscriber::fmt()
@@ -820,7 +820,7 @@ async fn leader_failover() {
     assert_rbac_allows(&server.requests());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_decision_sweep_decides_from_the_caches_without_writing() {
     let server = ApiServer::start().await.unwrap();
     server.insert(deployment("jobs", "busy", 1)).unwrap();
@@ -841,7 +841,7 @@ async fn a_decision_sweep_decides_from_the_caches_without_writing() {
     queues.set("fake://backlog", 15);
     queues.set("fake://steady", 4);
     let (controller, reflectors) = wpa_controller::Controller::new(
-        server.client().unwrap(),
+        server.in_process_client(),
         config(),
         Arc::clone(&queues) as Arc<dyn SourceFactory>,
         Arc::new(Metrics::default()),

@@ -149,6 +149,21 @@ impl ApiServer {
         kube::Client::try_from(self.config()?).map_err(Error::Client)
     }
 
+    /// A real kube client whose requests go straight into this double's
+    /// router, without sockets: for tests on paused tokio time, where a
+    /// loopback packet still in the kernel lets the clock run ahead (tokio
+    /// advances a paused clock whenever the runtime is idle). Everything
+    /// above the transport (kube's request building, serialization, status
+    /// codes, watch streams) is the production path; kube's retry of 429,
+    /// 503 and 504 is off, as with [`ApiServer::client_without_retry`].
+    #[must_use]
+    pub fn in_process_client(&self) -> kube::Client {
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&self.shared));
+        kube::Client::new(app, "default")
+    }
+
     /// A real kube client without kube's transparent retry of 429, 503
     /// and 504, so that those statuses reach the caller.
     pub fn client_without_retry(&self) -> Result<kube::Client, Error> {
