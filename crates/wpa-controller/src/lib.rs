@@ -14,14 +14,12 @@
 //! - [`SourceFactory`]: how a queue URI becomes a poller, so the controller
 //!   does not depend on the queue adapters (and tests use a fake).
 
-mod clock;
 mod controller;
 mod http;
 mod leader;
 mod limiter;
 mod metrics;
 
-pub use clock::Clock;
 pub use controller::{CONDITION_FRESH, CONDITION_VALID, Controller, ControllerConfig, Health};
 #[cfg(feature = "bench")]
 pub use controller::{DecisionSweep, SweepSummary};
@@ -29,6 +27,7 @@ pub use http::serve_http;
 pub use leader::{LeaderElection, LeaderElectionConfig};
 pub use limiter::RateLimiter;
 pub use metrics::{LogCounter, Metrics, WpaLabels, WpaSample, queue_name};
+pub use wpa_poller::Clock;
 
 /// Makes the poller subscription of a queue URI.
 pub trait SourceFactory: Send + Sync + 'static {

@@ -30,7 +30,42 @@ pub struct Backoff {
     initial: Duration,
     max: Duration,
     attempt: u32,
+    jitter: Jitter,
+}
+
+/// Uniform draws in [0, 1) for backoff jitter (splitmix64: a few lines,
+/// where a random-number crate would be a dependency of every adapter).
+#[derive(Debug, Clone)]
+pub struct Jitter {
     state: u64,
+}
+
+impl Default for Jitter {
+    fn default() -> Self {
+        Jitter {
+            state: RandomState::new().hash_one(0x5eed_u64),
+        }
+    }
+}
+
+impl Jitter {
+    /// A generator seeded from the process's hash randomness.
+    #[must_use]
+    pub fn new() -> Self {
+        Jitter::default()
+    }
+
+    /// The next draw in [0, 1).
+    pub fn next_unit(&mut self) -> f64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        #[allow(clippy::cast_precision_loss)]
+        let unit = (z >> 11) as f64 / (1_u64 << 53) as f64;
+        unit
+    }
 }
 
 impl Backoff {
@@ -41,40 +76,21 @@ impl Backoff {
             initial,
             max,
             attempt: 0,
-            state: RandomState::new().hash_one(0x5eed_u64),
+            jitter: Jitter::new(),
         }
     }
 
     /// The next delay; each call doubles the base up to the cap.
     pub fn next_delay(&mut self) -> Duration {
-        let unit = self.unit();
+        let unit = self.jitter.next_unit();
         let delay = exponential_delay(self.initial, self.max, self.attempt, unit);
         self.attempt = self.attempt.saturating_add(1);
         delay
     }
 
-    /// A uniform draw in [0, 1), for a caller that passes jitter to
-    /// [`exponential_delay`] itself.
-    pub fn jitter(&mut self) -> f64 {
-        self.unit()
-    }
-
     /// Back to the first delay (after a success).
     pub fn reset(&mut self) {
         self.attempt = 0;
-    }
-
-    /// A uniform float in [0, 1) (splitmix64: a few lines, where a
-    /// random-number crate would be a dependency of every adapter).
-    fn unit(&mut self) -> f64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        #[allow(clippy::cast_precision_loss)]
-        let unit = (z >> 11) as f64 / (1_u64 << 53) as f64;
-        unit
     }
 }
 

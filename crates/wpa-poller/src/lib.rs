@@ -21,9 +21,11 @@ use tokio::time::Instant;
 use wpa_core::{QueueMetrics, QueueSnapshot};
 
 mod backoff;
+mod clock;
 mod schedule;
 
-pub use backoff::{Backoff, exponential_delay};
+pub use backoff::{Backoff, Jitter, exponential_delay};
+pub use clock::Clock;
 pub use schedule::{Demand, Schedule, Time};
 
 /// How the driver wants the next poll done.
@@ -425,7 +427,7 @@ async fn run_poller<S: QueueSource>(shared: Arc<Shared>, mut source: S) {
     let epoch = Instant::now();
     let now = || Instant::now().saturating_duration_since(epoch);
     let mut schedule = Schedule::new(shared.config);
-    let mut jitter = Backoff::new(Duration::ZERO, Duration::ZERO);
+    let mut jitter = Jitter::new();
     tracing::debug!(uri = %shared.uri, "poller started");
     loop {
         if shared.closed() {
@@ -456,7 +458,7 @@ async fn run_poller<S: QueueSource>(shared: Arc<Shared>, mut source: S) {
         match result {
             Ok(snapshot) => schedule.succeeded(now(), snapshot, shared.demand()),
             Err(error) => {
-                schedule.failed(now(), jitter.jitter());
+                schedule.failed(now(), jitter.next_unit());
                 let stale = schedule.is_stale(now());
                 tracing::warn!(uri = %shared.uri, %error, stale, "queue poll failed");
                 publish(

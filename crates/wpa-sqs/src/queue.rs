@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_sqs::types::QueueAttributeName;
 use tokio::time::Instant;
 use wpa_core::{Idleness, QueueSnapshot};
-use wpa_poller::{PollRequest, QueueSource};
+use wpa_poller::{Clock, PollRequest, QueueSource};
 
 use crate::answer::{self, QueueCounts};
 use crate::clients::timeouts;
@@ -123,18 +123,7 @@ pub struct SqsQueue {
     redrive: Option<(RedrivePolicy, Instant)>,
     last_rate: Option<f64>,
     /// The wall clock CloudWatch windows are computed from.
-    clock: WallClock,
-}
-
-/// Where "now" comes from for the CloudWatch windows: the system's clock
-/// unless a test or a simulator sets its own ([`SqsQueue::with_clock`]).
-#[derive(Clone)]
-struct WallClock(std::sync::Arc<dyn Fn() -> SystemTime + Send + Sync>);
-
-impl std::fmt::Debug for WallClock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WallClock")
-    }
+    clock: Clock,
 }
 
 impl SqsQueue {
@@ -178,15 +167,15 @@ impl SqsQueue {
             request_timeout: options.request_timeout,
             redrive: None,
             last_rate: None,
-            clock: WallClock(std::sync::Arc::new(SystemTime::now)),
+            clock: Clock::system(),
         }
     }
 
     /// Takes "now" for the CloudWatch windows from `clock` instead of the
     /// system's clock (the redrive-policy TTL follows tokio's clock).
     #[must_use]
-    pub fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
-        self.clock = WallClock(std::sync::Arc::new(clock));
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -367,7 +356,7 @@ impl QueueSource for SqsQueue {
     type Error = Error;
 
     async fn poll(&mut self, request: PollRequest) -> Result<QueueSnapshot, Error> {
-        let observation = self.observe(request, (self.clock.0)()).await?;
+        let observation = self.observe(request, self.clock.now()).await?;
         Ok(observation.snapshot())
     }
 }
@@ -383,7 +372,7 @@ impl wpa_core::QueueMetrics for SqsQueue {
             short_poll: Duration::ZERO,
             arrival_rate: false,
         };
-        let observation = self.observe(request, (self.clock.0)()).await?;
+        let observation = self.observe(request, self.clock.now()).await?;
         Ok(observation.snapshot())
     }
 }

@@ -482,7 +482,8 @@ async fn the_windows_follow_the_injected_clock() {
     let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&attrs]);
     let (received, seen) = recording(&[0.0]);
     let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&received]);
-    let mut q = queue(sqs, cloudwatch, &SqsOptions::default()).with_clock(now);
+    let mut q =
+        queue(sqs, cloudwatch, &SqsOptions::default()).with_clock(wpa_poller::Clock::from_fn(now));
     let snapshot = q.poll(SHORT).await.unwrap();
     assert_eq!(snapshot.idleness(), Idleness::AllIdle);
     check_request(

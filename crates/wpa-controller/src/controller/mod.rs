@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use wpa_core::MaxDisruption;
 use wpa_kube::{WorkerPodAutoScaler, WpaEvents};
-use wpa_poller::{Backoff, Registry, exponential_delay};
+use wpa_poller::{Jitter, Registry, exponential_delay};
 
 use self::caches::{TargetCaches, api};
 use self::reconcile::{Context, Outcome};
@@ -134,7 +134,7 @@ pub struct Controller {
     /// Fills the WPA store the context reads.
     wpa_writer: reflector::store::Writer<WorkerPodAutoScaler>,
     /// Jitter draws for the retry backoff.
-    jitter: Arc<Mutex<Backoff>>,
+    jitter: Arc<Mutex<Jitter>>,
 }
 
 impl std::fmt::Debug for Controller {
@@ -181,7 +181,7 @@ impl Controller {
             health,
             queue_changes,
             wpa_writer,
-            jitter: Arc::new(Mutex::new(Backoff::new(Duration::ZERO, Duration::ZERO))),
+            jitter: Arc::new(Mutex::new(Jitter::new())),
         };
         (controller, reflectors)
     }
@@ -299,7 +299,7 @@ fn error_policy(
     wpa: &WorkerPodAutoScaler,
     _error: &Error,
     ctx: &Context,
-    jitter: &Mutex<Backoff>,
+    jitter: &Mutex<Jitter>,
 ) -> Action {
     let key = (wpa.namespace().unwrap_or_default(), wpa.name_any());
     let failures = ctx
@@ -309,7 +309,7 @@ fn error_policy(
     let unit = jitter
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .jitter();
+        .next_unit();
     let resync = ctx.config.resync();
     Action::requeue(exponential_delay(
         RETRY_INITIAL.min(resync),

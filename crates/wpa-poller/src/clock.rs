@@ -1,5 +1,6 @@
-//! The wall clock the controller stamps statuses with and compares
-//! `LastScaleTime` against, injected so that tests run on paused time.
+//! The wall clock, injected: the controller stamps statuses and compares
+//! `LastScaleTime` with it, the SQS adapter computes CloudWatch windows
+//! from it, and tests run them on paused time.
 
 use std::fmt;
 use std::sync::Arc;
