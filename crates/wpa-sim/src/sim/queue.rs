@@ -175,7 +175,7 @@ impl Poller {
             ..TubeStats::default()
         };
         self.meter.record(self.time(world.tick), stats.total_jobs);
-        // Counts of a simulated world fit; an overflow reads as empty.
+        // Counts of a simulated world fit in u32; past it, a full queue.
         wpa_beanstalkd::answer::snapshot(&stats, woke, self.meter.per_minute())
             .unwrap_or(QueueSnapshot::new(u32::MAX))
     }
