@@ -15,6 +15,7 @@ fn main() -> Result<(), wpa_core::Error> {
         target_messages_per_worker: Some(2),
         seconds_to_process_one_job: Some(0.03),
         max_disruption: Some("100%".to_owned()),
+        ..RawWpaSpec::default()
     }
     .validate(MaxDisruption::DEFAULT)?;
 

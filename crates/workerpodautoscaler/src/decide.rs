@@ -34,6 +34,12 @@ Input fields (camelCase, one JSON object per line; others are ignored):
   maxDisruption            (default --wpa-default-max-disruption, \"100%\")
   lastScaleTimeSecondsAgo  (absent = never scaled)
   scaleDownDelaySeconds    (default --scale-down-delay-after-last-scale-activity, 600)
+Wait-target policy (selected by targetWaitSeconds; needs secondsToProcessOneJob):
+  targetWaitSeconds        the wait 99% of messages should stay under
+  workerStartupSeconds     scale up until a new pod takes jobs (absent = 30)
+  inFlightMessages         messages held by workers (absent or -1 = unknown)
+  oldestMessageAgeSeconds  age of the oldest waiting message (absent = unknown)
+  availableReplicas        ready replicas (absent = currentReplicas)
 Output: {\"desiredReplicas\":N,\"scaleOperation\":\"scale-up|scale-down|none\",\"reason\":\"...\"}
      or {\"error\":\"...\"}; exit status 1 if any line was an error.")]
 pub(crate) struct DecideArgs {
@@ -77,6 +83,11 @@ struct Input {
     max_disruption: Field<String>,
     last_scale_time_seconds_ago: Field<f64>,
     scale_down_delay_seconds: Field<f64>,
+    target_wait_seconds: Field<f64>,
+    worker_startup_seconds: Field<f64>,
+    in_flight_messages: Field<i64>,
+    oldest_message_age_seconds: Field<f64>,
+    available_replicas: Field<i64>,
 }
 
 /// One field of a line: absent (or `null`), a value of its type, or the
@@ -325,6 +336,8 @@ fn decide_line(
             .seconds_to_process_one_job
             .get("secondsToProcessOneJob")?,
         max_disruption: input.max_disruption.get("maxDisruption")?,
+        target_wait_seconds: input.target_wait_seconds.get("targetWaitSeconds")?,
+        worker_startup_seconds: input.worker_startup_seconds.get("workerStartupSeconds")?,
     }
     .validate(defaults.max_disruption)?;
     let snapshot = QueueSnapshot::from_signed(
@@ -335,8 +348,44 @@ fn decide_line(
         None,
     )?
     .with_idleness(idleness(input.idle_workers)?);
+    let snapshot = match input.in_flight_messages.get("inFlightMessages")? {
+        None | Some(-1) => snapshot,
+        Some(count) => snapshot.with_in_flight(u32::try_from(count).map_err(|_| {
+            if count < 0 {
+                wpa_core::Error::Negative {
+                    field: "inFlightMessages",
+                    value: count,
+                }
+            } else {
+                wpa_core::Error::TooLarge {
+                    field: "inFlightMessages",
+                    value: count,
+                    max: i64::from(u32::MAX),
+                }
+            }
+        })?),
+    };
+    let snapshot = match input
+        .oldest_message_age_seconds
+        .get("oldestMessageAgeSeconds")?
+    {
+        None => snapshot,
+        Some(age) if age.is_finite() && age >= 0.0 => {
+            snapshot.with_oldest_age(Duration::from_secs_f64(age.min(MAX_SECONDS)))
+        }
+        Some(age) => {
+            return Err(LineError::InvalidDelay {
+                field: "oldestMessageAgeSeconds",
+                value: age,
+            });
+        }
+    };
     let current = input.current_replicas.required("currentReplicas")?;
-    let replicas = TargetReplicas::from_signed(current, current)?;
+    let available = input
+        .available_replicas
+        .get("availableReplicas")?
+        .unwrap_or(current);
+    let replicas = TargetReplicas::from_signed(current, available)?;
 
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_SECONDS);
     let last_scale_time = match input

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+mod recommend;
+
 use crate::cli::values::{delay, positive_delay};
 use crate::cli::{DefaultsArgs, PollArgs, SpecArgs};
 use serde::Deserialize;
@@ -18,6 +20,10 @@ use wpa_sim::{
     ArrivalProcess, Backend, Outcome, Policy, RateShape, Scenario, ServiceTime, SimConfig, Trace,
     Workload,
 };
+
+/// The wait target of the `WAIT` row when neither the WPA object nor
+/// `--target-wait-seconds` sets one.
+pub(crate) const DEFAULT_TARGET_WAIT_S: f64 = 20.0;
 
 /// Arguments of `simulate`.
 #[derive(Debug, clap::Args)]
@@ -37,13 +43,17 @@ pub(crate) struct SimulateArgs {
 /// the flags `watch` and `run` take ([`crate::cli`]).
 #[derive(Debug, clap::Args)]
 #[command(mut_arg("scale_down_delay_after_last_scale_activity", |arg| arg.visible_alias("scale-down-delay")))]
-struct SimulateOptions {
+pub(crate) struct SimulateOptions {
     /// Built-in scenario to run (default: the standard set).
     #[arg(long, value_name = "NAME")]
     scenario: Option<String>,
     /// Replay arrivals from a CSV of `timestamp,count` rows (seconds).
     #[arg(long, value_name = "FILE.csv", conflicts_with = "scenario")]
     trace: Option<PathBuf>,
+    /// How arrivals scatter around the rate: `poisson` (a trace's default)
+    /// or `fluid` (exactly the rate). Overrides the scenario's.
+    #[arg(long, value_name = "poisson|fluid")]
+    arrivals: Option<String>,
     /// Arrival rate in messages/s for `constant` and `poisson`.
     #[arg(long, value_name = "MSG_PER_S")]
     rate: Option<f64>,
@@ -81,6 +91,11 @@ struct SimulateOptions {
     /// `--scale-down-delay-after-last-scale-activity`).
     #[command(flatten)]
     defaults: DefaultsArgs,
+    /// For each scenario, the cheapest setting of each policy (WPA, HPA,
+    /// KEDA, wait target) whose p99 wait stays within --target-wait-seconds
+    /// (default 20), printed as objects ready to apply.
+    #[arg(long, conflicts_with_all = ["plot"])]
+    recommend: bool,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -91,7 +106,7 @@ struct SimulateOptions {
 
 /// Why `simulate` could not run: always the user's input.
 #[derive(Debug, thiserror::Error)]
-enum SimulateError {
+pub(crate) enum SimulateError {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -119,6 +134,9 @@ pub(crate) fn run(args: &SimulateArgs) -> ExitCode {
 
 fn run_checked(args: &SimulateOptions) -> Result<(), SimulateError> {
     let scenarios = scenarios(args)?;
+    if args.recommend {
+        return recommend::run(args, &scenarios);
+    }
     let series_points = if args.plot.is_some() { 1_500 } else { 0 };
     let mut results: Vec<(Scenario, Vec<Outcome>)> = Vec::new();
     let started = Instant::now();
@@ -126,7 +144,13 @@ fn run_checked(args: &SimulateOptions) -> Result<(), SimulateError> {
     for mut scenario in scenarios {
         scenario.config.series_points = series_points;
         let mut outcomes = Vec::new();
-        for policy in Policy::comparison(&scenario.spec) {
+        let startup = args
+            .spec
+            .worker_startup_seconds
+            .unwrap_or(scenario.config.startup_delay_s);
+        let policies =
+            Policy::comparison_with_wait_target(&scenario.spec, DEFAULT_TARGET_WAIT_S, startup)?;
+        for policy in policies {
             let policy = match policy {
                 Policy::Wpa { spec, .. } => Policy::Wpa {
                     spec,
@@ -190,7 +214,7 @@ fn scenarios(args: &SimulateOptions) -> Result<Vec<Scenario>, SimulateError> {
         let horizon = horizon.unwrap_or(trace.duration_s.ceil().max(1.0));
         let workload = Workload {
             rate: RateShape::Trace(trace),
-            process: ArrivalProcess::Fluid,
+            process: ArrivalProcess::Poisson,
             service: service.unwrap_or(ServiceTime::Fixed { seconds: 1.0 }),
         };
         vec![custom(
@@ -245,8 +269,21 @@ fn scenarios(args: &SimulateOptions) -> Result<Vec<Scenario>, SimulateError> {
         }
     };
 
+    let arrivals = match args.arrivals.as_deref() {
+        None => None,
+        Some("poisson") => Some(ArrivalProcess::Poisson),
+        Some("fluid") => Some(ArrivalProcess::Fluid),
+        Some(other) => {
+            return Err(SimulateError::Usage(format!(
+                "--arrivals must be poisson or fluid, got {other:?}"
+            )));
+        }
+    };
     let from_file = args.wpa.as_deref().map(read_wpa_file).transpose()?;
     for scenario in &mut chosen {
+        if let Some(process) = arrivals {
+            scenario.config.workload.process = process;
+        }
         if let Some(service) = service {
             scenario.config.workload.service = service;
         }
@@ -315,13 +352,7 @@ fn custom(
 }
 
 fn raw_of(spec: &WpaSpec) -> RawWpaSpec {
-    RawWpaSpec {
-        min_replicas: Some(i64::from(spec.min_replicas())),
-        max_replicas: Some(i64::from(spec.max_replicas())),
-        target_messages_per_worker: Some(i64::from(spec.target_messages_per_worker())),
-        seconds_to_process_one_job: Some(spec.seconds_to_process_one_job()),
-        max_disruption: Some(spec.max_disruption().to_string()),
-    }
+    spec.to_raw()
 }
 
 /// A `WorkerPodAutoScaler` object as `kubectl apply` would take it.
@@ -442,6 +473,26 @@ fn write_table(out: &mut impl Write, results: &[(Scenario, Vec<Outcome>)]) -> st
     )?;
     for (scenario, outcomes) in results {
         for outcome in outcomes {
+            if outcome.policy == "LIMIT" {
+                writeln!(
+                    out,
+                    "{:<16} {:<5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9.1} {:>6} {:>8} {:>7}",
+                    scenario.name,
+                    outcome.policy,
+                    format_seconds(outcome.wait_p50_s),
+                    format_seconds(outcome.wait_p95_s),
+                    format_seconds(outcome.wait_p99_s),
+                    format_seconds(outcome.wait_max_s),
+                    outcome.peak_backlog,
+                    outcome.busy_seconds / 3_600.0,
+                    "-",
+                    outcome
+                        .drain_after_burst_s
+                        .map_or_else(|| "-".to_owned(), format_seconds),
+                    outcome.interrupted_jobs,
+                )?;
+                continue;
+            }
             writeln!(
                 out,
                 "{:<16} {:<5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9.1} {:>6} {:>8} {:>7}",

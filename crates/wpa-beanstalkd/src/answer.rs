@@ -40,6 +40,12 @@ pub fn snapshot(stats: &TubeStats, woke: bool, rate: Option<f64>) -> Result<Queu
     };
     let snapshot =
         QueueSnapshot::new(if woke { messages.max(1) } else { messages }).with_idle_workers(idle);
+    // Reserved jobs are held by workers (what the wait-target policy sizes
+    // on); after a wake-up the count is not a fresh read.
+    let snapshot = match u32::try_from(stats.reserved) {
+        Ok(reserved) if !woke => snapshot.with_in_flight(reserved),
+        _ => snapshot,
+    };
     Ok(match rate {
         // The meter only yields finite, non-negative rates.
         Some(rate) => snapshot.with_arrival_rate(rate).unwrap_or(snapshot),

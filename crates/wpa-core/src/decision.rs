@@ -11,7 +11,40 @@
 
 use std::fmt;
 
-use crate::{Idleness, MaxDisruption, QueueSnapshot, WpaSpec};
+use crate::wait_target::WaitSizing;
+use crate::{Idleness, MaxDisruption, QueueSnapshot, TargetReplicas, WpaSpec};
+
+/// Decides with the policy the spec selects: the wait-target policy
+/// (`crate::wait_target`) when `targetWaitSeconds` is set, otherwise the
+/// reference's rules ([`desired_replicas`]), bit for bit.
+///
+/// ```
+/// use wpa_core::{decide, MaxDisruption, QueueSnapshot, RawWpaSpec, Rule, TargetReplicas};
+///
+/// let spec = RawWpaSpec {
+///     min_replicas: Some(0),
+///     max_replicas: Some(50),
+///     target_messages_per_worker: Some(10),
+///     seconds_to_process_one_job: Some(2.0),
+///     target_wait_seconds: Some(30.0),
+///     ..RawWpaSpec::default()
+/// }
+/// .validate(MaxDisruption::DEFAULT)?;
+/// // 300 msg/min of 2 s jobs: 10 workers busy on average.
+/// let queue = QueueSnapshot::new(0).with_arrival_rate(300.0)?;
+/// let decision = decide(&spec, &queue, TargetReplicas { current: 4, available: 4 });
+/// assert_eq!(decision.rule, Rule::WaitTargetUp);
+/// assert_eq!(decision.desired_replicas, 11);
+/// # Ok::<(), wpa_core::Error>(())
+/// ```
+#[must_use]
+#[inline]
+pub fn decide(spec: &WpaSpec, queue: &QueueSnapshot, replicas: TargetReplicas) -> Decision {
+    match spec.wait_target() {
+        None => desired_replicas(spec, queue, replicas.current),
+        Some(target) => crate::wait_target::desired_replicas(spec, target, queue, replicas),
+    }
+}
 
 /// The outcome of [`desired_replicas`]: the count, and why.
 ///
@@ -46,6 +79,8 @@ pub struct DecisionInputs {
     pub floor: u32,
     /// Whether `floor` comes from the arrival rate rather than `minReplicas`.
     pub floor_from_arrival_rate: bool,
+    /// The wait-target policy's sizing (`None`: the reference's rules decided).
+    pub wait: Option<WaitSizing>,
 }
 
 impl DecisionInputs {
@@ -82,6 +117,12 @@ pub enum Rule {
     /// No backlog, but workers may be busy: scale down to the floor within
     /// the disruption budget.
     NoBacklog,
+    /// Wait target: the target needs more workers than run; up at once.
+    WaitTargetUp,
+    /// Wait target: the pool is within its band; keep it.
+    WaitTargetHold,
+    /// Wait target: the pool is larger than 25% more load would need; down.
+    WaitTargetDown,
 }
 
 /// Which bound moved the rule's count, if any.
@@ -98,6 +139,9 @@ pub enum Limit {
     Floor,
     /// A scale down cut short by `maxDisruption`.
     DisruptionBudget,
+    /// Wait target: a scale down cut short to the pods known not to hold a
+    /// message.
+    IdleWorkers,
 }
 
 /// Computes how many replicas should run, and which rule decided.
@@ -197,23 +241,24 @@ pub fn desired_replicas(spec: &WpaSpec, queue: &QueueSnapshot, current_replicas:
             current_replicas,
             floor: clamp_to_u32(floor),
             floor_from_arrival_rate,
+            wait: None,
         },
     }
 }
 
 /// The reference's `convertDesiredReplicasWithRules`.
 #[derive(Clone, Copy)]
-struct Bounds {
-    current: i64,
-    floor: i64,
-    max: i64,
+pub(crate) struct Bounds {
+    pub(crate) current: i64,
+    pub(crate) floor: i64,
+    pub(crate) max: i64,
     /// `None`: no budget (all may go, the reference's budget of `current`).
-    max_disruption: Option<MaxDisruption>,
+    pub(crate) max_disruption: Option<MaxDisruption>,
 }
 
 impl Bounds {
     #[inline]
-    fn clamp(self, mut desired: i64) -> (i64, Limit) {
+    pub(crate) fn clamp(self, mut desired: i64) -> (i64, Limit) {
         if self.floor >= self.max {
             return (self.max, Limit::FloorReachesMax);
         }
@@ -291,7 +336,7 @@ fn go_int32(x: f64) -> i64 {
 }
 
 #[inline]
-fn clamp_to_u32(value: i64) -> u32 {
+pub(crate) fn clamp_to_u32(value: i64) -> u32 {
     u32::try_from(value.max(0)).unwrap_or(u32::MAX)
 }
 
@@ -342,6 +387,9 @@ impl fmt::Display for Decision {
                     inputs.floor
                 )?;
             }
+            Rule::WaitTargetUp | Rule::WaitTargetHold | Rule::WaitTargetDown => {
+                crate::wait_target::explain(f, self.rule, inputs)?;
+            }
         }
         match self.limit {
             Limit::None => Ok(()),
@@ -360,6 +408,12 @@ impl fmt::Display for Decision {
                 f,
                 "; maxDisruption lets one scale down remove at most {} of {current}",
                 inputs.disruption_budget()
+            ),
+            Limit::IdleWorkers => write!(
+                f,
+                "; only {} of the {current} pods are known not to hold a message: down to {}",
+                inputs.wait.map_or(0, |wait| wait.removable),
+                self.desired_replicas
             ),
         }
     }

@@ -51,6 +51,23 @@ pub enum Error {
         value: f64,
     },
 
+    /// A time outside the range its field accepts.
+    #[error("{field} must be {range} seconds, got {value}")]
+    OutOfRange {
+        /// The field, as spelled in the CRD.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+        /// The range accepted, in words.
+        range: &'static str,
+    },
+
+    /// `targetWaitSeconds` without `secondsToProcessOneJob`.
+    #[error(
+        "targetWaitSeconds needs secondsToProcessOneJob (> 0): the wait-target policy sizes the pool from how long a job takes"
+    )]
+    WaitTargetNeedsJobTime,
+
     /// A `maxDisruption` that is neither a count nor a percentage.
     #[error(
         "maxDisruption {value:?} is not a whole number of pods (\"2\") or a whole percentage (\"25%\")"

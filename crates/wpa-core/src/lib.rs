@@ -19,6 +19,7 @@
 //!     target_messages_per_worker: Some(2),
 //!     seconds_to_process_one_job: Some(0.03),
 //!     max_disruption: Some("100%".into()),
+//!     ..RawWpaSpec::default()
 //! }
 //! .validate(MaxDisruption::DEFAULT)?;
 //!
@@ -38,8 +39,9 @@ mod reconcile;
 mod scale;
 mod snapshot;
 mod spec;
+pub mod wait_target;
 
-pub use decision::{Decision, DecisionInputs, Limit, Rule, desired_replicas};
+pub use decision::{Decision, DecisionInputs, Limit, Rule, decide, desired_replicas};
 pub use error::Error;
 pub use reconcile::{
     Plan, QueueMetrics, ReconcileError, ScaleTarget, TargetReplicas, WpaStatus, plan, reconcile,
@@ -47,3 +49,4 @@ pub use reconcile::{
 pub use scale::{DEFAULT_SCALE_DOWN_DELAY, HoldReason, ScaleOperation, scale_operation};
 pub use snapshot::{Idleness, QueueSnapshot};
 pub use spec::{MAX_REPLICAS, MaxDisruption, RawWpaSpec, WpaSpec};
+pub use wait_target::{WaitSizing, WaitTarget};

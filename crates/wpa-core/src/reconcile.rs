@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use crate::{Decision, QueueSnapshot, ScaleOperation, WpaSpec, desired_replicas, scale_operation};
+use crate::{Decision, QueueSnapshot, ScaleOperation, WpaSpec, decide, scale_operation};
 
 /// A source of queue snapshots (an SQS queue, a beanstalkd tube, a model).
 pub trait QueueMetrics {
@@ -40,7 +40,8 @@ pub trait ScaleTarget {
 pub struct TargetReplicas {
     /// Requested replicas (a Deployment's `spec.replicas`): what decisions use.
     pub current: u32,
-    /// Ready replicas (`status.availableReplicas`): reported, not decided on.
+    /// Ready replicas (`status.availableReplicas`): reported; the
+    /// wait-target policy also counts on them (pods not ready yet serve later).
     pub available: u32,
 }
 
@@ -111,7 +112,11 @@ pub fn plan(
     last_scale_time: Option<SystemTime>,
     now: SystemTime,
 ) -> Plan {
-    let decision = desired_replicas(spec, &snapshot, replicas.current);
+    let decision = decide(spec, &snapshot, replicas);
+    // The wait-target policy waits its own hold, not the controller's delay.
+    let scale_down_delay = spec
+        .wait_target()
+        .map_or(scale_down_delay, |target| target.scale_down_hold());
     let mut operation = scale_operation(
         decision.desired_replicas,
         replicas.current,

@@ -1,6 +1,7 @@
 //! What a queue adapter reports: one observation of a queue.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::Error;
 use crate::spec::non_negative_finite;
@@ -23,6 +24,8 @@ pub struct QueueSnapshot {
     messages: u32,
     messages_sent_per_minute: Option<f64>,
     idleness: Idleness,
+    in_flight: Option<u32>,
+    oldest_age: Option<Duration>,
     stale: bool,
 }
 
@@ -97,6 +100,8 @@ impl QueueSnapshot {
             messages,
             messages_sent_per_minute: None,
             idleness: Idleness::Unknown,
+            in_flight: None,
+            oldest_age: None,
             stale: false,
         }
     }
@@ -148,6 +153,38 @@ impl QueueSnapshot {
     pub const fn with_idleness(mut self, idleness: Idleness) -> Self {
         self.idleness = idleness;
         self
+    }
+
+    /// Sets how many of the messages are in flight (received by a worker,
+    /// not yet deleted): SQS's not-visible count, beanstalkd's reserved
+    /// jobs. Capped at the message count.
+    #[must_use]
+    pub const fn with_in_flight(mut self, in_flight: u32) -> Self {
+        self.in_flight = Some(if in_flight < self.messages {
+            in_flight
+        } else {
+            self.messages
+        });
+        self
+    }
+
+    /// Sets the age of the oldest message waiting for a worker.
+    #[must_use]
+    pub const fn with_oldest_age(mut self, age: Duration) -> Self {
+        self.oldest_age = Some(age);
+        self
+    }
+
+    /// Messages in flight, if the adapter reports them apart.
+    #[must_use]
+    pub const fn in_flight(&self) -> Option<u32> {
+        self.in_flight
+    }
+
+    /// Age of the oldest waiting message, if the queue tells it.
+    #[must_use]
+    pub const fn oldest_age(&self) -> Option<Duration> {
+        self.oldest_age
     }
 
     /// Marks the snapshot as stale: the adapter could not refresh it within

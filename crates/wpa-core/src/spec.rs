@@ -11,6 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::wait_target::WaitTarget;
 
 /// Largest replica count or disruption value accepted: Kubernetes stores
 /// replicas as int32.
@@ -154,6 +155,15 @@ pub struct RawWpaSpec {
     pub seconds_to_process_one_job: Option<f64>,
     /// `maxDisruption`; absent means the controller default.
     pub max_disruption: Option<String>,
+    /// `targetWaitSeconds`: the wait 99% of messages should stay under.
+    /// Set, it selects the wait-target policy (and needs
+    /// `secondsToProcessOneJob`); absent, the reference's rules decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_wait_seconds: Option<f64>,
+    /// `workerStartupSeconds`: from a scale up until a new pod takes jobs
+    /// (default 30); used by the wait-target policy only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_startup_seconds: Option<f64>,
 }
 
 impl RawWpaSpec {
@@ -189,12 +199,43 @@ impl RawWpaSpec {
             Some(text) => text.parse()?,
             None => default_max_disruption,
         };
+        let worker_startup_s = match self.worker_startup_seconds {
+            None => crate::wait_target::DEFAULT_WORKER_STARTUP.as_secs_f64(),
+            Some(value) => seconds_up_to_a_day("workerStartupSeconds", value, 0.0)?,
+        };
+        let wait_target = match self.target_wait_seconds {
+            None => None,
+            Some(value) => {
+                let target_wait_s = seconds_up_to_a_day("targetWaitSeconds", value, f64::MIN_POSITIVE)?;
+                if seconds_to_process_one_job == 0.0 {
+                    return Err(Error::WaitTargetNeedsJobTime);
+                }
+                Some(WaitTarget {
+                    target_wait_s,
+                    worker_startup_s,
+                })
+            }
+        };
         Ok(WpaSpec {
             min_replicas,
             max_replicas,
             target_messages_per_worker,
             seconds_to_process_one_job,
             max_disruption,
+            wait_target,
+        })
+    }
+}
+
+/// A time in seconds from `least` to one day (86,400 s).
+fn seconds_up_to_a_day(field: &'static str, value: f64, least: f64) -> Result<f64, Error> {
+    if value.is_finite() && value >= least && value <= 86_400.0 {
+        Ok(value + 0.0)
+    } else {
+        Err(Error::OutOfRange {
+            field,
+            value,
+            range: if least > 0.0 { "> 0 and <= 86400" } else { ">= 0 and <= 86400" },
         })
     }
 }
@@ -243,6 +284,7 @@ pub struct WpaSpec {
     target_messages_per_worker: u32,
     seconds_to_process_one_job: f64,
     max_disruption: MaxDisruption,
+    wait_target: Option<WaitTarget>,
 }
 
 impl WpaSpec {
@@ -267,9 +309,57 @@ impl WpaSpec {
             max_replicas: Some(i64::from(max_replicas)),
             target_messages_per_worker: Some(i64::from(target_messages_per_worker)),
             seconds_to_process_one_job: Some(seconds_to_process_one_job),
-            max_disruption: None,
+            ..RawWpaSpec::default()
         }
         .validate(max_disruption)
+    }
+
+    /// This spec with the wait-target policy selected: `target_wait_s`
+    /// (> 0) and `worker_startup_s` (>= 0), both at most a day. Needs
+    /// `secondsToProcessOneJob`.
+    ///
+    /// ```
+    /// use wpa_core::{MaxDisruption, WpaSpec};
+    ///
+    /// let spec = WpaSpec::new(0, 10, 2, 1.5, MaxDisruption::DEFAULT)?.with_wait_target(30.0, 45.0)?;
+    /// assert_eq!(spec.wait_target().map(|t| t.target_wait_seconds()), Some(30.0));
+    /// assert!(WpaSpec::new(0, 10, 2, 0.0, MaxDisruption::DEFAULT)?.with_wait_target(30.0, 45.0).is_err());
+    /// # Ok::<(), wpa_core::Error>(())
+    /// ```
+    pub fn with_wait_target(self, target_wait_s: f64, worker_startup_s: f64) -> Result<Self, Error> {
+        let mut raw = self.to_raw();
+        raw.target_wait_seconds = Some(target_wait_s);
+        raw.worker_startup_seconds = Some(worker_startup_s);
+        raw.validate(self.max_disruption)
+    }
+
+    /// This spec with the reference's rules: the wait target removed.
+    #[must_use]
+    pub fn without_wait_target(mut self) -> Self {
+        self.wait_target = None;
+        self
+    }
+
+    /// The fields as a [`RawWpaSpec`] would carry them (every field set but
+    /// the wait target's when there is none): what validates back to this
+    /// spec.
+    #[must_use]
+    pub fn to_raw(&self) -> RawWpaSpec {
+        RawWpaSpec {
+            min_replicas: Some(i64::from(self.min_replicas)),
+            max_replicas: Some(i64::from(self.max_replicas)),
+            target_messages_per_worker: Some(i64::from(self.target_messages_per_worker)),
+            seconds_to_process_one_job: Some(self.seconds_to_process_one_job),
+            max_disruption: Some(self.max_disruption.to_string()),
+            target_wait_seconds: self.wait_target.map(|t| t.target_wait_s),
+            worker_startup_seconds: self.wait_target.map(|t| t.worker_startup_s),
+        }
+    }
+
+    /// The wait-target policy's settings, when `targetWaitSeconds` selects it.
+    #[must_use]
+    pub fn wait_target(&self) -> Option<&WaitTarget> {
+        self.wait_target.as_ref()
     }
 
     /// `minReplicas`.

@@ -167,6 +167,7 @@ proptest! {
             target_messages_per_worker: target,
             seconds_to_process_one_job: seconds,
             max_disruption,
+            ..RawWpaSpec::default()
         }
         .validate(MaxDisruption::DEFAULT);
         let snapshot = QueueSnapshot::from_signed(messages, rate, idle);

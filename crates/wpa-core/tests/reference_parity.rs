@@ -193,6 +193,7 @@ fn ours(input: &Input) -> u32 {
         target_messages_per_worker: Some(i64::from(input.target)),
         seconds_to_process_one_job: Some(input.seconds),
         max_disruption: Some(input.max_disruption.clone()),
+        ..RawWpaSpec::default()
     }
     .validate(MaxDisruption::DEFAULT)
     .unwrap();

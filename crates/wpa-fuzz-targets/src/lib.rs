@@ -29,6 +29,17 @@ fn raw_spec(input: &mut Unstructured<'_>) -> Result<RawWpaSpec> {
         target_messages_per_worker: count(input)?,
         seconds_to_process_one_job: input.arbitrary()?,
         max_disruption,
+        target_wait_seconds: seconds(input)?,
+        worker_startup_seconds: seconds(input)?,
+    })
+}
+
+/// Mostly absent or a plausible time, sometimes any float.
+fn seconds(input: &mut Unstructured<'_>) -> Result<Option<f64>> {
+    Ok(match input.int_in_range(0..=3u8)? {
+        0 => None,
+        1 => Some(input.arbitrary()?),
+        _ => Some(f64::from(input.int_in_range(0..=900u16)?) / 2.0),
     })
 }
 

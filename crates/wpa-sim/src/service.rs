@@ -10,6 +10,11 @@ use crate::random::{normal_cdf, normal_quantile};
 /// Equal-probability strata a random service time is split into.
 const STRATA: usize = 32;
 
+/// The top strata (the slowest 1/16 of jobs) are drawn job by job from the
+/// distribution instead of taking their stratum's mean: a heavy tail keeps
+/// its spread (the longest jobs are the ones a scale down interrupts).
+const TAIL_STRATA: usize = 2;
+
 /// The distribution of one job's service time.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -106,6 +111,21 @@ impl ServiceTime {
         Ok(service)
     }
 
+    /// The service time below which a fraction `p` of jobs fall (`p` in
+    /// [0, 1); seconds).
+    #[must_use]
+    pub fn quantile(&self, p: f64) -> f64 {
+        let p = p.clamp(0.0, 1.0 - f64::EPSILON);
+        match *self {
+            ServiceTime::Fixed { seconds } => seconds,
+            ServiceTime::Exponential { mean } => -mean * (1.0 - p).ln(),
+            ServiceTime::LogNormal { mean, sigma } => {
+                let mu = mean.ln() - sigma * sigma / 2.0;
+                (mu + sigma * normal_quantile(p.max(f64::MIN_POSITIVE))).exp()
+            }
+        }
+    }
+
     /// The tick length the simulator uses for this distribution, as ticks
     /// per second: 1 s when jobs are whole seconds, finer when they are
     /// short, so that every job lasts several ticks (see the README).
@@ -134,8 +154,13 @@ pub(crate) enum ServiceSampler {
     /// Every job takes this many ticks.
     Fixed(u32),
     /// The conditional mean, in ticks, of each of [`STRATA`] equal-probability
-    /// strata of the distribution.
-    Strata(Vec<f64>),
+    /// strata of the distribution; the top [`TAIL_STRATA`] are drawn per job
+    /// from `service`.
+    Strata {
+        means: Vec<f64>,
+        service: ServiceTime,
+        ticks_per_second: f64,
+    },
 }
 
 impl ServiceSampler {
@@ -161,7 +186,11 @@ impl ServiceSampler {
                         conditional * tps
                     })
                     .collect();
-                ServiceSampler::Strata(strata)
+                ServiceSampler::Strata {
+                    means: strata,
+                    service: *service,
+                    ticks_per_second: tps,
+                }
             }
             ServiceTime::LogNormal { mean, sigma } => {
                 // E[X; z_i < Z < z_{i+1}] = mean * (Phi(z_{i+1} - sigma) - Phi(z_i - sigma)).
@@ -181,7 +210,11 @@ impl ServiceSampler {
                         mean * n * (high - low) * tps
                     })
                     .collect();
-                ServiceSampler::Strata(strata)
+                ServiceSampler::Strata {
+                    means: strata,
+                    service: *service,
+                    ticks_per_second: tps,
+                }
             }
         }
     }
@@ -203,7 +236,11 @@ impl ServiceSampler {
     ) {
         match self {
             ServiceSampler::Fixed(ticks) => schedule(*ticks, count),
-            ServiceSampler::Strata(strata) => {
+            ServiceSampler::Strata {
+                means: strata,
+                service,
+                ticks_per_second,
+            } => {
                 let each = count / STRATA as u64;
                 let extra = (count % STRATA as u64) as usize;
                 let first_extra = if extra == 0 {
@@ -215,6 +252,18 @@ impl ServiceSampler {
                     let gets_extra = (i + STRATA - first_extra) % STRATA < extra;
                     let jobs = each + u64::from(gets_extra);
                     if jobs == 0 {
+                        continue;
+                    }
+                    if i >= STRATA - TAIL_STRATA {
+                        for _ in 0..jobs {
+                            let u = (i as f64 + rng.random::<f64>()) / STRATA as f64;
+                            let ticks = service.quantile(u) * ticks_per_second;
+                            let whole = ticks.floor();
+                            let up = rng.random::<f64>() < ticks - whole;
+                            let offset = (whole + f64::from(u8::from(up)))
+                                .clamp(1.0, f64::from(u32::MAX - 1));
+                            schedule(offset as u32, 1);
+                        }
                         continue;
                     }
                     if ticks <= 1.0 {
@@ -278,6 +327,35 @@ mod tests {
                 "{service:?}: {got} vs {want}"
             );
         }
+    }
+
+    /// The slowest jobs keep their spread: with sigma 1.5 the top 3% of a
+    /// log-normal are not all one duration, and the longest reach far
+    /// beyond the top stratum's mean.
+    #[test]
+    fn the_tail_is_drawn_job_by_job() {
+        let service = ServiceTime::LogNormal {
+            mean: 60.0,
+            sigma: 1.5,
+        };
+        let sampler = ServiceSampler::new(&service, 1);
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut offsets = Vec::new();
+        for _ in 0..200 {
+            sampler.schedule(64, &mut rng, |offset, n| {
+                offsets.extend(std::iter::repeat_n(offset, n as usize));
+            });
+        }
+        offsets.sort_unstable();
+        let top = &offsets[offsets.len() * 97 / 100..];
+        let distinct = top.windows(2).filter(|w| w[0] != w[1]).count();
+        assert!(distinct > 100, "{distinct} distinct durations in the top 3%");
+        let longest = f64::from(*top.last().unwrap_or(&0));
+        assert!(longest > 3.0 * service.quantile(0.985), "{longest}");
+        // The quantile function and the median agree.
+        let median = service.quantile(0.5);
+        let expected = (60.0f64.ln() - 1.125).exp();
+        assert!((median - expected).abs() < 1e-6 * expected, "{median}");
     }
 
     #[test]

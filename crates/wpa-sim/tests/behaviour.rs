@@ -152,12 +152,13 @@ fn single_message(backend: Backend) -> SimConfig {
 fn scales_from_zero_on_the_first_message() {
     // (backend, secondsToProcessOneJob, latest scale-up after the message)
     let cases = [
-        // Long poll sees the message at once; the next resync acts (<= 20 s).
-        (Backend::Sqs, 1.0, 20.0),
-        (Backend::Beanstalkd, 0.0, 20.0),
+        // Long poll sees the message at once, and the changed snapshot is
+        // reconciled at once (the controller's reconcile_on).
+        (Backend::Sqs, 1.0, 1.0),
+        (Backend::Beanstalkd, 0.0, 1.0),
         // Without the rate the reference never long-polls: the 20 s short
-        // poll, then the 20 s resync (<= 40 s).
-        (Backend::Sqs, 0.0, 40.0),
+        // poll, then the reconcile on its changed snapshot (<= 20 s).
+        (Backend::Sqs, 0.0, 20.0),
     ];
     for (backend, seconds, bound) in cases {
         let outcome = simulate(
@@ -170,7 +171,7 @@ fn scales_from_zero_on_the_first_message() {
         assert_eq!((first.from, first.to), (0, 1), "{backend:?} {seconds}");
         assert_eq!(first.rule, Some(Rule::ScaleFromZero));
         assert!(
-            first.time_s > 3_600.0 && first.time_s <= 3_600.0 + bound,
+            first.time_s >= 3_600.0 && first.time_s <= 3_600.0 + bound,
             "{backend:?} s={seconds}: scaled up at {}",
             first.time_s
         );

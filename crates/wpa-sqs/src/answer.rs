@@ -92,10 +92,20 @@ pub fn received(sums: &[f64]) -> f64 {
     sums.iter().sum()
 }
 
-/// The core's snapshot of a poll.
+/// The core's snapshot of a poll; `in_flight` is the not-visible count
+/// when the poll read the counts (not for a probe).
 #[must_use]
-pub fn snapshot(messages: u32, idleness: Idleness, rate: Option<f64>) -> QueueSnapshot {
+pub fn snapshot(
+    messages: u32,
+    in_flight: Option<u32>,
+    idleness: Idleness,
+    rate: Option<f64>,
+) -> QueueSnapshot {
     let snapshot = QueueSnapshot::new(messages).with_idleness(idleness);
+    let snapshot = match in_flight {
+        Some(in_flight) => snapshot.with_in_flight(in_flight),
+        None => snapshot,
+    };
     match rate {
         // Only finite, non-negative rates reach here.
         Some(rate) => snapshot.with_arrival_rate(rate).unwrap_or(snapshot),

@@ -102,7 +102,12 @@ impl SqsObservation {
     /// The core's snapshot.
     #[must_use]
     pub fn snapshot(&self) -> QueueSnapshot {
-        answer::snapshot(self.messages, self.idle, self.messages_sent_per_minute)
+        answer::snapshot(
+            self.messages,
+            self.counts.map(|counts| counts.not_visible),
+            self.idle,
+            self.messages_sent_per_minute,
+        )
     }
 }
 

@@ -53,6 +53,25 @@ pub(crate) struct SpecArgs {
         allow_hyphen_values = true
     )]
     pub(crate) max_disruption: Option<String>,
+    /// spec.targetWaitSeconds: the wait 99% of messages should stay under;
+    /// selects the wait-target policy (needs secondsToProcessOneJob).
+    #[arg(
+        long,
+        visible_alias = "target-wait",
+        value_name = "S",
+        env = "WORKERPODAUTOSCALER_TARGET_WAIT_SECONDS",
+        allow_negative_numbers = true
+    )]
+    pub(crate) target_wait_seconds: Option<f64>,
+    /// spec.workerStartupSeconds: from a scale up until a new pod takes
+    /// jobs (wait-target policy; default 30).
+    #[arg(
+        long,
+        value_name = "S",
+        env = "WORKERPODAUTOSCALER_WORKER_STARTUP_SECONDS",
+        allow_negative_numbers = true
+    )]
+    pub(crate) worker_startup_seconds: Option<f64>,
 }
 
 impl SpecArgs {
@@ -73,6 +92,12 @@ impl SpecArgs {
         }
         if self.max_disruption.is_some() {
             base.max_disruption.clone_from(&self.max_disruption);
+        }
+        if self.target_wait_seconds.is_some() {
+            base.target_wait_seconds = self.target_wait_seconds;
+        }
+        if self.worker_startup_seconds.is_some() {
+            base.worker_startup_seconds = self.worker_startup_seconds;
         }
         base
     }

@@ -145,7 +145,9 @@ impl SimConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Policy {
     /// The WPA: the core's `reconcile` with this spec and
-    /// `--scale-down-delay-after-last-scale-activity`.
+    /// `--scale-down-delay-after-last-scale-activity`. A spec with a wait
+    /// target runs the wait-target policy (`WAIT` in tables), else the
+    /// reference's rules (`WPA`).
     Wpa {
         /// The WorkerPodAutoScaler spec.
         spec: WpaSpec,
@@ -156,31 +158,70 @@ pub enum Policy {
     Hpa(HpaSettings),
     /// KEDA's queue scaler with its HPA.
     Keda(KedaSettings),
+    /// The limit: an ideal reactive scaler that sees every message the tick
+    /// it arrives, starts one pod per waiting message (up to
+    /// `max_replicas`) and removes only pods without a job. Only the
+    /// start-up delay stands between it and zero wait.
+    Ideal {
+        /// The most pods it runs.
+        max_replicas: u32,
+    },
 }
 
 impl Policy {
-    /// A short name for tables: `WPA`, `HPA` or `KEDA`.
+    /// A short name for tables: `WPA`, `WAIT`, `HPA`, `KEDA` or `LIMIT`.
     #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
+            Policy::Wpa { spec, .. } if spec.wait_target().is_some() => "WAIT",
             Policy::Wpa { .. } => "WPA",
             Policy::Hpa(_) => "HPA",
             Policy::Keda(_) => "KEDA",
+            Policy::Ideal { .. } => "LIMIT",
         }
     }
 
-    /// The WPA with `spec` and the reference's default delay, then the HPA-
-    /// and KEDA-style baselines a user would configure for the same workers.
+    /// The WPA with `spec` (the reference's rules, whatever its wait
+    /// target) and the reference's default delay, then the HPA- and
+    /// KEDA-style baselines a user would configure for the same workers.
     #[must_use]
     pub fn comparison(spec: &WpaSpec) -> [Policy; 3] {
+        let reference = spec.without_wait_target();
         [
             Policy::Wpa {
-                spec: *spec,
+                spec: reference,
                 scale_down_delay: wpa_core::DEFAULT_SCALE_DOWN_DELAY,
             },
-            Policy::Hpa(HpaSettings::like_wpa(spec)),
-            Policy::Keda(KedaSettings::like_wpa(spec)),
+            Policy::Hpa(HpaSettings::like_wpa(&reference)),
+            Policy::Keda(KedaSettings::like_wpa(&reference)),
         ]
+    }
+
+    /// The three of [`Policy::comparison`], then the wait-target policy on
+    /// `spec` (its own wait target, or `target_wait_s` when it has none,
+    /// with `startup_s` as `workerStartupSeconds`), then the limit.
+    pub fn comparison_with_wait_target(
+        spec: &WpaSpec,
+        target_wait_s: f64,
+        startup_s: f64,
+    ) -> Result<[Policy; 5], SimError> {
+        let [wpa, hpa, keda] = Policy::comparison(spec);
+        let wait_spec = match spec.wait_target() {
+            Some(_) => *spec,
+            None => spec.with_wait_target(target_wait_s, startup_s)?,
+        };
+        Ok([
+            wpa,
+            hpa,
+            keda,
+            Policy::Wpa {
+                spec: wait_spec,
+                scale_down_delay: wpa_core::DEFAULT_SCALE_DOWN_DELAY,
+            },
+            Policy::Ideal {
+                max_replicas: spec.max_replicas(),
+            },
+        ])
     }
 
     /// `(min, max)` replicas the policy keeps the Deployment within.
@@ -189,6 +230,7 @@ impl Policy {
             Policy::Wpa { spec, .. } => (spec.min_replicas(), spec.max_replicas()),
             Policy::Hpa(hpa) => (hpa.min_replicas, hpa.max_replicas),
             Policy::Keda(keda) => (keda.min_replica_count, keda.hpa.max_replicas),
+            Policy::Ideal { max_replicas } => (0, *max_replicas),
         }
     }
 }

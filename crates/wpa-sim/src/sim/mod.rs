@@ -13,6 +13,7 @@
 
 mod config;
 mod hpa;
+mod ideal;
 mod keda;
 mod outcome;
 mod pods;
@@ -29,6 +30,7 @@ pub use config::{AdapterTiming, Backend, Policy, SimConfig};
 pub use outcome::{Outcome, Sample, ScaleEvent};
 
 use hpa::HpaDriver;
+use ideal::IdealDriver;
 use keda::KedaDriver;
 use outcome::Recorder;
 use world::{World, ticks};
@@ -112,6 +114,7 @@ enum Driver {
     Wpa(WpaDriver),
     Hpa(HpaDriver),
     Keda(KedaDriver),
+    Ideal(IdealDriver),
 }
 
 impl Driver {
@@ -126,6 +129,7 @@ impl Driver {
             // starts with a warm CloudWatch history.
             Policy::Hpa(settings) => Driver::Hpa(HpaDriver::new(settings, initial, tps)),
             Policy::Keda(settings) => Driver::Keda(KedaDriver::new(settings, initial, tps)),
+            Policy::Ideal { max_replicas } => Driver::Ideal(IdealDriver::new(*max_replicas)),
         }
     }
 
@@ -141,6 +145,7 @@ impl Driver {
             Driver::Wpa(wpa) => wpa.step(world, tick)?,
             Driver::Hpa(hpa) => hpa.step(world, tick, now_s, from),
             Driver::Keda(keda) => keda.step(world, tick, now_s, from),
+            Driver::Ideal(ideal) => ideal.step(world, from),
         })
     }
 }

@@ -66,6 +66,9 @@ pub struct Outcome {
     pub peak_backlog: u64,
     /// Pod-seconds paid for: starting, ready and terminating pods.
     pub worker_seconds: f64,
+    /// Pod-seconds spent on jobs that finished: the work itself, the least
+    /// any policy pays.
+    pub busy_seconds: f64,
     /// Scale ups applied.
     pub scale_ups: u32,
     /// Scale downs applied.
@@ -112,6 +115,7 @@ pub(super) struct Recorder {
     events: Vec<ScaleEvent>,
     series: Vec<Sample>,
     pod_ticks: u64,
+    busy_ticks: u64,
     peak_backlog: u64,
     peak_replicas: u32,
 }
@@ -152,6 +156,7 @@ impl Recorder {
             events: Vec::new(),
             series: Vec::new(),
             pod_ticks: 0,
+            busy_ticks: 0,
             peak_backlog: 0,
             peak_replicas: initial_replicas,
         }
@@ -173,6 +178,7 @@ impl Recorder {
     /// The end of `tick`: worker-time, backlog, drain, time series.
     pub(super) fn tick(&mut self, tick: u64, now_s: f64, world: &mut World) {
         self.pod_ticks = self.pod_ticks.saturating_add(world.pods.count());
+        self.busy_ticks = self.busy_ticks.saturating_add(world.pods.working());
         let backlog = world.visible();
         self.peak_backlog = self.peak_backlog.max(backlog);
         if let Some((start, end, base_rate)) = self.burst {
@@ -221,6 +227,7 @@ impl Recorder {
             wait_max_s: waits.max() as f64 * seconds_per_tick,
             peak_backlog: self.peak_backlog,
             worker_seconds: self.pod_ticks as f64 * seconds_per_tick,
+            busy_seconds: self.busy_ticks as f64 * seconds_per_tick,
             scale_ups,
             scale_downs,
             drain_after_burst_s: self.drain_ticks.map(|t| t as f64 * seconds_per_tick),

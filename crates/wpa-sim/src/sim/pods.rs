@@ -103,6 +103,16 @@ impl Pods {
         self.busy.total + self.draining.total + self.doomed_total
     }
 
+    /// Ready pods with a job (not removed).
+    pub(super) fn busy(&self) -> u64 {
+        self.busy.total
+    }
+
+    /// Pods working on a job that will finish (busy or draining).
+    pub(super) fn working(&self) -> u64 {
+        self.busy.total + self.draining.total
+    }
+
     /// Pods paid for: starting, ready and terminating.
     pub(super) fn count(&self) -> u64 {
         self.starting_total + self.idle + self.busy.total + self.draining.total + self.doomed_total
@@ -146,6 +156,25 @@ impl Pods {
             });
     }
 
+    /// Removes up to `count` not-yet-ready pods, newest first; returns how
+    /// many.
+    fn remove_starting(&mut self, count: u64) -> u64 {
+        let mut removed = 0;
+        while removed < count {
+            let Some(newest) = self.starting.back_mut() else {
+                break;
+            };
+            let n = newest.1.min(count - removed);
+            newest.1 -= n;
+            if newest.1 == 0 {
+                self.starting.pop_back();
+            }
+            self.starting_total -= n;
+            removed += n;
+        }
+        removed
+    }
+
     /// Sets the requested replicas as a Deployment would: new pods start
     /// (ready after the start-up delay); removed pods are the not-yet-ready
     /// newest first, then ready ones picked without regard to whether they
@@ -162,18 +191,7 @@ impl Pods {
             return;
         }
         let mut to_remove = current64 - replicas;
-        while to_remove > 0 {
-            let Some(newest) = self.starting.back_mut() else {
-                break;
-            };
-            let n = newest.1.min(to_remove);
-            newest.1 -= n;
-            if newest.1 == 0 {
-                self.starting.pop_back();
-            }
-            self.starting_total -= n;
-            to_remove -= n;
-        }
+        to_remove -= self.remove_starting(to_remove);
         if to_remove == 0 {
             return;
         }

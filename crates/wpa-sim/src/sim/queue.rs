@@ -135,6 +135,7 @@ impl Poller {
         match self.backend {
             Backend::Sqs => sqs::snapshot(
                 u32::from(world.visible() > 0),
+                None,
                 Idleness::Unknown,
                 self.last_rate.filter(|_| asked_rate),
             ),
@@ -158,6 +159,7 @@ impl Poller {
                 let received = sqs::idleness_is_knowable(counts).then(|| self.received(world));
                 sqs::snapshot(
                     sqs::backlog(counts, false),
+                    Some(counts.not_visible),
                     sqs::idleness(counts, received),
                     self.last_rate.filter(|_| request.arrival_rate),
                 )

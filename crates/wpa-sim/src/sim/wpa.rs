@@ -1,5 +1,7 @@
-//! The WPA driver: every resync, the core's real [`wpa_core::reconcile`]
-//! on the adapter's latest snapshot, against the simulated Deployment.
+//! The WPA driver: every resync and on every changed snapshot (as the
+//! controller's `reconcile_on` does), the core's real
+//! [`wpa_core::reconcile`] on the adapter's latest snapshot, against the
+//! simulated Deployment.
 //!
 //! The simulated adapter and Deployment answer at once, so their futures
 //! are polled once with a no-op waker: no async runtime, and no WPA rule
@@ -30,6 +32,8 @@ pub(super) struct WpaDriver {
     poller: Box<Poller>,
     resync_ticks: u64,
     resync_offset: u64,
+    /// The snapshot of the last reconcile.
+    reconciled_on: Option<QueueSnapshot>,
 }
 
 impl WpaDriver {
@@ -46,6 +50,7 @@ impl WpaDriver {
             poller: Box::new(Poller::new(config, spec, ticks_per_second)),
             resync_ticks: ticks(config.adapter.resync_s, ticks_per_second).max(1),
             resync_offset: ticks(config.adapter.resync_offset_s, ticks_per_second),
+            reconciled_on: None,
         }
     }
 
@@ -57,12 +62,17 @@ impl WpaDriver {
         tick: u64,
     ) -> Result<Option<Applied>, SimError> {
         self.poller.step(world);
-        if tick % self.resync_ticks != self.resync_offset % self.resync_ticks {
-            return Ok(None);
-        }
         let Some(snapshot) = self.poller.last() else {
             return Ok(None);
         };
+        // The controller reconciles at every resync, and at once when the
+        // poller publishes a changed snapshot (`reconcile_on`).
+        let resync = tick % self.resync_ticks == self.resync_offset % self.resync_ticks;
+        let changed = self.reconciled_on != Some(snapshot);
+        if !(resync || changed) {
+            return Ok(None);
+        }
+        self.reconciled_on = Some(snapshot);
         let now = clock(tick, world.ticks_per_second);
         let step = run_ready(wpa_core::reconcile(
             &mut CachedSnapshot(snapshot),

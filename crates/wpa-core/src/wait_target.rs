@@ -1,0 +1,351 @@
+//! The wait-target policy: as few workers as keep 99% of messages waiting
+//! less than `targetWaitSeconds`, top to bottom.
+//!
+//! Opt-in per WPA (`targetWaitSeconds` set); without it the reference's
+//! rules in `decision.rs` decide, bit for bit. The model, in four steps:
+//!
+//! 1. **Load.** Workers busy on average: `a = max(rate * secondsToProcessOneJob,
+//!    in-flight messages)`. The rate is what the adapter measured; the
+//!    in-flight count is real time, so a rate that lags (CloudWatch) or is
+//!    unknown cannot hide work being done now.
+//! 2. **Arrivals.** The fewest workers `c` for which an M/M/c queue with
+//!    load `a` keeps `P(wait > target) <= 1%` (Erlang C:
+//!    `C(c, a) * exp(-(c - a) * target / secondsToProcessOneJob)`).
+//! 3. **Backlog.** Messages already waiting must be picked up within the
+//!    horizon `T = max(target - oldest age, startup + target / 2)`. A ready
+//!    worker picks one up at once if idle, then one per job time; a new
+//!    pod (or one still starting) one when it is ready after
+//!    `workerStartupSeconds`, then one per job time. The backlog needs the
+//!    ready workers plus enough new ones for the waiting messages and the
+//!    arrivals of `T`.
+//! 4. **Hysteresis.** Up at once to `need = max(arrivals, backlog)`. Down
+//!    only when nothing waits and the pool exceeds what 25% more load
+//!    would need (`keep`),
+//!    and then to `keep`, so that a noisy rate does not flap the pool; never
+//!    removing more pods than are known not to hold a message (the queue's
+//!    idle count, or the pods beyond the in-flight count), and within
+//!    `maxDisruption` unless none of them holds one.
+//!
+//! The only thing it needs from the past is `LastScaleTime`: a scale down
+//! waits [`WaitTarget::scale_down_hold`] (the start-up time) after the last
+//! scale, so that pods just added show their effect first.
+
+use std::time::Duration;
+
+use crate::decision::{Bounds, clamp_to_u32};
+use crate::{Decision, DecisionInputs, Limit, QueueSnapshot, Rule, TargetReplicas, WpaSpec};
+
+/// `P(wait > target)` the policy aims below: the target is a p99.
+pub const WAIT_TARGET_QUANTILE_MISS: f64 = 0.01;
+
+/// The least extra load the pool must be oversized for before it shrinks.
+pub const MIN_SCALE_DOWN_HEADROOM: f64 = 0.05;
+
+/// Seconds of arrivals a measured rate is assumed to count: its noise
+/// sets the band (one minute: beanstalkd's meter; SQS counts five).
+const RATE_SAMPLE_S: f64 = 60.0;
+
+/// Extra load the pool must be oversized for before it shrinks: two
+/// standard deviations of a Poisson count of a minute of arrivals, at
+/// least 5%. Rates measured on few messages are noisy; the band keeps such
+/// noise from flapping the pool.
+#[must_use]
+pub fn scale_down_headroom(per_second: f64) -> f64 {
+    let counted = per_second * RATE_SAMPLE_S;
+    if counted > 0.0 {
+        (2.0 / counted.sqrt()).max(MIN_SCALE_DOWN_HEADROOM)
+    } else {
+        MIN_SCALE_DOWN_HEADROOM
+    }
+}
+
+/// Default `workerStartupSeconds`: a pod scheduled, pulled and started.
+pub const DEFAULT_WORKER_STARTUP: Duration = Duration::from_secs(30);
+
+/// Above this load Erlang C is replaced by square-root staffing (the
+/// recursion is O(load); this keeps a decision under a millisecond).
+const EXACT_LOAD_LIMIT: f64 = 100_000.0;
+
+/// The wait-target policy's settings (`targetWaitSeconds`,
+/// `workerStartupSeconds`), checked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WaitTarget {
+    pub(crate) target_wait_s: f64,
+    pub(crate) worker_startup_s: f64,
+}
+
+impl WaitTarget {
+    /// The wait 99% of messages should stay under, seconds (> 0).
+    #[must_use]
+    pub fn target_wait_seconds(&self) -> f64 {
+        self.target_wait_s
+    }
+
+    /// Seconds from a scale up until the new pod takes jobs (>= 0).
+    #[must_use]
+    pub fn worker_startup_seconds(&self) -> f64 {
+        self.worker_startup_s
+    }
+
+    /// How long after the last scale a scale down waits: the start-up
+    /// time, so that pods just added have shown their effect.
+    #[must_use]
+    pub fn scale_down_hold(&self) -> Duration {
+        Duration::from_secs_f64(self.worker_startup_s)
+    }
+}
+
+/// The sizing behind a wait-target decision, kept for its explanation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WaitSizing {
+    /// Workers busy on average (the load `a`).
+    pub load: f64,
+    /// Messages waiting for a worker (not in flight).
+    pub waiting: u32,
+    /// Workers the arrivals need to meet the target.
+    pub for_arrivals: u32,
+    /// Workers the waiting messages need to be picked up in time.
+    pub for_backlog: u32,
+    /// Seconds within which the waiting messages are to be picked up.
+    pub horizon_s: f64,
+    /// `max(for_arrivals, for_backlog)`: what meets the target now.
+    pub need: u32,
+    /// What 25% more load would need: the pool shrinks only below it.
+    pub keep: u32,
+    /// Pods known not to hold a message: the most a scale down removes.
+    pub removable: u32,
+}
+
+/// Decides with the wait-target policy. `spec` must carry `target`
+/// (see [`crate::decide`], which picks the policy).
+#[must_use]
+pub fn desired_replicas(
+    spec: &WpaSpec,
+    target: &WaitTarget,
+    queue: &QueueSnapshot,
+    replicas: TargetReplicas,
+) -> Decision {
+    let current = replicas.current;
+    let ready = replicas.available.min(current);
+    let seconds_per_job = spec.seconds_to_process_one_job();
+    let per_second = queue.messages_sent_per_minute().unwrap_or(0.0) / 60.0;
+    let messages = queue.messages();
+
+    // 1. The load. Without an in-flight count, assume every ready worker
+    //    holds a message while there are messages.
+    let in_flight = queue.in_flight().unwrap_or(messages.min(ready)).min(messages);
+    let waiting = messages - in_flight;
+    let busy = f64::from(in_flight);
+    let load = (per_second * seconds_per_job).max(busy - busy.sqrt());
+
+    // 2. Arrivals; 3. backlog.
+    let wait_in_jobs = target.target_wait_s / seconds_per_job;
+    let cap = spec.max_replicas();
+    let for_arrivals = servers_for_wait(load, wait_in_jobs, cap);
+    let age = queue.oldest_age().map_or(0.0, |age| age.as_secs_f64());
+    let startup = target.worker_startup_s;
+    let horizon_s = (target.target_wait_s - age).max(startup + target.target_wait_s / 2.0);
+    // Pick-ups needed within the horizon: the waiting messages and the
+    // arrivals. Ready workers give one per idle worker now and one per job
+    // time each; a new pod (or one still starting) one when it is ready,
+    // then one per job time.
+    let needed = f64::from(waiting) + per_second * horizon_s;
+    let idle_now = f64::from(ready.saturating_sub(in_flight));
+    let from_ready = idle_now + f64::from(ready) * horizon_s / seconds_per_job;
+    let per_new_pod = 1.0 + (horizon_s - startup) / seconds_per_job;
+    let for_backlog = if waiting == 0 || needed <= from_ready {
+        0
+    } else {
+        ready.saturating_add(clamp_count((needed - from_ready) / per_new_pod))
+    };
+    let need = for_arrivals.max(for_backlog);
+    let headroom = scale_down_headroom(per_second);
+    let keep = servers_for_wait(load * (1.0 + headroom), wait_in_jobs, cap)
+        .max(for_backlog)
+        .max(need);
+
+    // 4. Up at once, down past the band, never more than the idle pods.
+    let holding = queue.in_flight().unwrap_or(messages).min(current);
+    let idle = queue.idle_workers(current).unwrap_or(0).min(current);
+    let removable = idle.max(current - holding);
+    let bounds = Bounds {
+        current: i64::from(current),
+        floor: i64::from(spec.min_replicas()),
+        max: i64::from(cap),
+        // A budget matters only while some removed pod may hold a job.
+        max_disruption: (removable < current).then_some(spec.max_disruption()),
+    };
+    let (rule, (desired, mut limit)) = if need > current {
+        (Rule::WaitTargetUp, bounds.clamp(i64::from(need)))
+    } else if keep < current && waiting == 0 && holding <= current / 2 {
+        let lowest = i64::from(current - removable);
+        let (desired, limit) = bounds.clamp(i64::from(keep).max(lowest));
+        (Rule::WaitTargetDown, (desired, limit))
+    } else {
+        (Rule::WaitTargetHold, bounds.clamp(i64::from(current)))
+    };
+    if rule == Rule::WaitTargetDown
+        && limit == Limit::None
+        && i64::from(keep) < i64::from(current - removable)
+    {
+        limit = Limit::IdleWorkers;
+    }
+
+    Decision {
+        desired_replicas: clamp_to_u32(desired),
+        rule,
+        limit,
+        inputs: DecisionInputs {
+            spec: *spec,
+            snapshot: *queue,
+            current_replicas: current,
+            floor: spec.min_replicas(),
+            floor_from_arrival_rate: false,
+            wait: Some(WaitSizing {
+                load,
+                waiting,
+                for_arrivals,
+                for_backlog,
+                horizon_s,
+                need,
+                keep,
+                removable,
+            }),
+        },
+    }
+}
+
+/// The reason of a wait-target decision, in words (its limit is added by
+/// the caller, [`Decision`]'s `Display`).
+pub(crate) fn explain(
+    f: &mut std::fmt::Formatter<'_>,
+    rule: Rule,
+    inputs: &DecisionInputs,
+) -> std::fmt::Result {
+    let Some(wait) = inputs.wait else {
+        return Ok(());
+    };
+    let current = inputs.current_replicas;
+    let target = inputs.spec.wait_target().map_or(0.0, |t| t.target_wait_s);
+    let max = inputs.spec.max_replicas();
+    let count = |n: u32| {
+        if n > max {
+            format!("more than {max}")
+        } else {
+            n.to_string()
+        }
+    };
+    write!(
+        f,
+        "99% of waits under {target} s need {} workers: {:.1} busy on average need {}",
+        count(wait.need),
+        wait.load,
+        count(wait.for_arrivals)
+    )?;
+    if wait.waiting > 0 {
+        write!(
+            f,
+            ", {} waiting messages need {} to be picked up within {:.0} s",
+            wait.waiting,
+            count(wait.for_backlog),
+            wait.horizon_s
+        )?;
+    }
+    match rule {
+        Rule::WaitTargetUp => write!(f, "; {current} run: scale up"),
+        Rule::WaitTargetDown => write!(
+            f,
+            "; {current} run, more than the {} that 25% more load would need: down to {}",
+            wait.keep, wait.keep
+        ),
+        _ => write!(
+            f,
+            "; keep {current} (down only below the {} that 25% more load would need)",
+            wait.keep
+        ),
+    }
+}
+
+/// The fewest servers for which an M/M/c queue with offered load `load`
+/// (in servers) keeps `P(wait > wait_in_jobs service times)` at or below
+/// [`WAIT_TARGET_QUANTILE_MISS`]; `cap + 1` when more than `cap` would be
+/// needed (the search stops there). No load needs no server.
+#[must_use]
+pub fn servers_for_wait(load: f64, wait_in_jobs: f64, cap: u32) -> u32 {
+    if !(load > 0.0) {
+        return 0;
+    }
+    let beyond = cap.saturating_add(1);
+    if load >= f64::from(cap) {
+        return beyond;
+    }
+    if load > EXACT_LOAD_LIMIT {
+        // Square-root staffing with a safety factor that covers a target
+        // of zero (Halfin-Whitt: beta = 2.4 gives C below 1%).
+        return clamp_count(load + 2.4 * load.sqrt()).min(beyond);
+    }
+    // Erlang B by its stable recursion, then Erlang C from it.
+    let mut erlang_b = 1.0;
+    let mut servers: u32 = 0;
+    while servers < cap {
+        servers += 1;
+        let c = f64::from(servers);
+        erlang_b = load * erlang_b / (c + load * erlang_b);
+        if c <= load {
+            continue;
+        }
+        let erlang_c = c * erlang_b / (c - load * (1.0 - erlang_b));
+        if erlang_c * (-(c - load) * wait_in_jobs).exp() <= WAIT_TARGET_QUANTILE_MISS {
+            return servers;
+        }
+    }
+    beyond
+}
+
+/// `ceil(x)` as a replica count: at least 0, saturating at `u32::MAX`.
+fn clamp_count(x: f64) -> u32 {
+    if x.is_nan() || x <= 0.0 {
+        0
+    } else if x >= f64::from(u32::MAX) {
+        u32::MAX
+    } else {
+        x.ceil() as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn erlang_c_matches_known_staffing() {
+        // a = 10 erlangs: at most 1% of waits above 0 needs 19 servers
+        // (C(19, 10) = 0.79%); above one service time, 14 (13: C = 0.3037,
+        // times exp(-3), is 1.5%; 14: 0.1741 * exp(-4) = 0.32%).
+        assert_eq!(servers_for_wait(10.0, 0.0, 1_000), 19);
+        assert_eq!(servers_for_wait(10.0, 1.0, 1_000), 14);
+        assert_eq!(servers_for_wait(0.0, 1.0, 1_000), 0);
+        assert_eq!(servers_for_wait(0.2, 100.0, 1_000), 1);
+        assert_eq!(servers_for_wait(50.0, 1.0, 20), 21);
+        assert_eq!(servers_for_wait(19.5, 0.0, 20), 21);
+    }
+
+    proptest! {
+        #[test]
+        fn servers_grow_with_load_and_shrink_with_the_target(
+            load in 0.0..5_000.0f64,
+            more in 0.0..100.0f64,
+            wait in 0.0..50.0f64,
+            longer in 0.0..50.0f64,
+        ) {
+            let cap = u32::MAX - 1;
+            let base = servers_for_wait(load, wait, cap);
+            prop_assert!(servers_for_wait(load + more, wait, cap) >= base);
+            prop_assert!(servers_for_wait(load, wait + longer, cap) <= base);
+            // Stable (more servers than load), and never absurd.
+            prop_assert!(load == 0.0 || f64::from(base) > load);
+            prop_assert!(f64::from(base) <= load + 2.4 * load.sqrt() + 2.0);
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The wait-target policy: bounds, monotony, idle-only scale downs, its
+//! reasons, and the reference's decisions untouched without it.
+
+use std::time::{Duration, SystemTime};
+
+use proptest::prelude::*;
+use wpa_core::{
+    Idleness, Limit, MaxDisruption, QueueSnapshot, RawWpaSpec, Rule, ScaleOperation,
+    TargetReplicas, WpaSpec, decide, desired_replicas, plan,
+};
+
+fn spec(min: u32, max: u32, seconds_per_job: f64, target_wait: f64, startup: f64) -> WpaSpec {
+    WpaSpec::new(min, max, 10, seconds_per_job, MaxDisruption::DEFAULT)
+        .and_then(|spec| spec.with_wait_target(target_wait, startup))
+        .unwrap()
+}
+
+fn replicas(current: u32) -> TargetReplicas {
+    TargetReplicas {
+        current,
+        available: current,
+    }
+}
+
+fn queue(messages: u32, in_flight: u32, per_minute: f64) -> QueueSnapshot {
+    QueueSnapshot::new(messages)
+        .with_in_flight(in_flight)
+        .with_arrival_rate(per_minute)
+        .unwrap()
+}
+
+#[test]
+fn sizes_for_the_arrivals_with_erlang_c() {
+    // 600 msg/min of 1 s jobs: 10 busy on average; a 20 s target needs 11.
+    let decision = decide(&spec(0, 100, 1.0, 20.0, 30.0), &queue(0, 0, 600.0), replicas(4));
+    assert_eq!(decision.rule, Rule::WaitTargetUp);
+    assert_eq!(decision.desired_replicas, 11);
+    let wait = decision.inputs.wait.unwrap();
+    assert_eq!((wait.for_arrivals, wait.for_backlog), (11, 0));
+    assert_eq!(
+        decision.to_string(),
+        "99% of waits under 20 s need 11 workers: 10.0 busy on average need 11; 4 run: scale up"
+    );
+    // A tighter target relative to the job time needs more: 1 s target, 1 s jobs.
+    let tight = decide(&spec(0, 100, 1.0, 1.0, 30.0), &queue(0, 0, 600.0), replicas(4));
+    assert_eq!(tight.desired_replicas, 14);
+}
+
+#[test]
+fn a_backlog_is_sized_for_the_start_up_delay() {
+    // 10 ready and busy, 400 waiting, no arrivals; 1 s jobs, 20 s target,
+    // 30 s start-up: horizon max(20, 30 + 10) = 40 s. Ready workers pick
+    // up 0 + 10 * 40 = 400 within it: no new pod is needed.
+    let s = spec(0, 500, 1.0, 20.0, 30.0);
+    let enough = decide(&s, &queue(410, 10, 0.0), replicas(10));
+    assert_eq!(enough.rule, Rule::WaitTargetHold);
+    assert_eq!(enough.desired_replicas, 10);
+    // 1,000 waiting: 600 more; a new pod picks 1 + 10 = 11 by then: 55 more.
+    let more = decide(&s, &queue(1_010, 10, 0.0), replicas(10));
+    assert_eq!(more.rule, Rule::WaitTargetUp);
+    assert_eq!(more.desired_replicas, 10 + 55);
+    assert!(
+        more.to_string()
+            .contains("1000 waiting messages need 65 to be picked up within 40 s"),
+        "{more}"
+    );
+    // Pods still starting count only from when they are ready.
+    let starting = decide(
+        &s,
+        &queue(1_010, 10, 0.0),
+        TargetReplicas {
+            current: 30,
+            available: 10,
+        },
+    );
+    assert_eq!(starting.desired_replicas, 65);
+}
+
+#[test]
+fn the_oldest_age_shortens_the_horizon() {
+    let s = spec(0, 500, 1.0, 120.0, 10.0);
+    let young = decide(&s, &queue(2_010, 10, 0.0), replicas(10));
+    let old = decide(
+        &s,
+        &queue(2_010, 10, 0.0).with_oldest_age(Duration::from_secs(60)),
+        replicas(10),
+    );
+    assert!(
+        old.desired_replicas > young.desired_replicas,
+        "{old} / {young}"
+    );
+}
+
+#[test]
+fn scales_down_past_the_band_to_what_headroom_needs() {
+    // 60 msg/min of 1 s jobs: 1 busy on average. 40 workers is far too many.
+    let s = spec(0, 100, 1.0, 20.0, 30.0);
+    let decision = decide(&s, &queue(1, 1, 60.0), replicas(40));
+    assert_eq!(decision.rule, Rule::WaitTargetDown);
+    let wait = decision.inputs.wait.unwrap();
+    assert_eq!(decision.desired_replicas, wait.keep);
+    assert!(wait.keep >= wait.need && wait.keep < 40, "{wait:?}");
+    // Just above what is needed: kept (the band).
+    let hold = decide(&s, &queue(1, 1, 60.0), replicas(wait.keep));
+    assert_eq!(hold.rule, Rule::WaitTargetHold);
+    assert_eq!(hold.desired_replicas, wait.keep);
+    // Nothing at all: down to minReplicas at once.
+    let idle = decide(&s, &queue(0, 0, 0.0), replicas(40));
+    assert_eq!(idle.desired_replicas, 0);
+}
+
+#[test]
+fn never_removes_a_pod_that_may_hold_a_message() {
+    let s = spec(0, 100, 10.0, 30.0, 30.0);
+    // 30 run, 12 hold a message, the rate says 1 busy: at most 18 go.
+    let decision = decide(&s, &queue(12, 12, 6.0), replicas(30));
+    assert!(decision.desired_replicas >= 12, "{decision}");
+    // Over half the pods busy: no scale down (a Deployment picks victims at
+    // random, so it would likely hit a busy one).
+    let busy = decide(&s, &queue(20, 20, 6.0), replicas(30));
+    assert_eq!(busy.rule, Rule::WaitTargetHold, "{busy}");
+    // Without an in-flight count, every message may be held.
+    let unknown = decide(
+        &s,
+        &QueueSnapshot::new(10).with_arrival_rate(6.0).unwrap(),
+        replicas(30),
+    );
+    assert!(unknown.desired_replicas >= 10, "{unknown}");
+    // beanstalkd's idle count is used when it allows more.
+    let counted = decide(
+        &s,
+        &queue(0, 0, 6.0).with_idleness(Idleness::Idle(30)),
+        replicas(30),
+    );
+    assert!(counted.desired_replicas < 30);
+}
+
+#[test]
+fn limits_read_in_words() {
+    let s = spec(0, 20, 1.0, 20.0, 30.0);
+    let capped = decide(&s, &queue(0, 0, 6_000.0), replicas(4));
+    assert_eq!(
+        (capped.desired_replicas, capped.limit),
+        (20, Limit::MaxReplicas)
+    );
+    assert!(
+        capped.to_string().ends_with("; capped at maxReplicas 20"),
+        "{capped}"
+    );
+    let floor = decide(&spec(5, 20, 1.0, 20.0, 30.0), &queue(0, 0, 0.0), replicas(10));
+    assert_eq!((floor.desired_replicas, floor.limit), (5, Limit::Floor));
+    let s = WpaSpec::new(0, 100, 10, 1.0, "2".parse().unwrap())
+        .and_then(|spec| spec.with_wait_target(20.0, 30.0))
+        .unwrap();
+    // Some pods may hold a message: maxDisruption applies.
+    let budget = decide(&s, &queue(3, 3, 60.0), replicas(40));
+    assert_eq!(
+        (budget.desired_replicas, budget.limit),
+        (38, Limit::DisruptionBudget)
+    );
+    // None does: it does not.
+    let free = decide(&s, &queue(0, 0, 0.0), replicas(40));
+    assert_eq!(free.desired_replicas, 0);
+}
+
+#[test]
+fn the_hold_is_the_start_up_time_not_the_controller_delay() {
+    let s = spec(0, 100, 1.0, 20.0, 45.0);
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let delay = Duration::from_secs(600);
+    let step = |ago: u64| {
+        plan(
+            &s,
+            queue(0, 0, 0.0),
+            replicas(10),
+            delay,
+            Some(now - Duration::from_secs(ago)),
+            now,
+        )
+        .operation
+    };
+    assert!(matches!(step(30), ScaleOperation::ScaleDownHeld(_)));
+    assert_eq!(step(46), ScaleOperation::ScaleDown);
+}
+
+#[test]
+fn validation_names_the_fields() {
+    let raw = |wait: Option<f64>, startup: Option<f64>, seconds: Option<f64>| RawWpaSpec {
+        min_replicas: Some(0),
+        max_replicas: Some(10),
+        target_messages_per_worker: Some(1),
+        seconds_to_process_one_job: seconds,
+        target_wait_seconds: wait,
+        worker_startup_seconds: startup,
+        ..RawWpaSpec::default()
+    };
+    let error = |raw: RawWpaSpec| raw.validate(MaxDisruption::DEFAULT).unwrap_err().to_string();
+    assert_eq!(
+        error(raw(Some(20.0), None, None)),
+        "targetWaitSeconds needs secondsToProcessOneJob (> 0): the wait-target policy sizes the pool from how long a job takes"
+    );
+    assert_eq!(
+        error(raw(Some(0.0), None, Some(1.0))),
+        "targetWaitSeconds must be > 0 and <= 86400 seconds, got 0"
+    );
+    assert_eq!(
+        error(raw(Some(20.0), Some(-1.0), Some(1.0))),
+        "workerStartupSeconds must be >= 0 and <= 86400 seconds, got -1"
+    );
+    assert!(
+        raw(Some(f64::NAN), None, Some(1.0))
+            .validate(MaxDisruption::DEFAULT)
+            .is_err()
+    );
+    let spec = raw(Some(20.0), None, Some(1.0))
+        .validate(MaxDisruption::DEFAULT)
+        .unwrap();
+    assert_eq!(
+        spec.wait_target().map(|t| t.worker_startup_seconds()),
+        Some(30.0)
+    );
+    // The raw form round-trips.
+    assert_eq!(spec.to_raw().validate(MaxDisruption::DEFAULT), Ok(spec));
+}
+
+fn arb_queue() -> impl Strategy<Value = (u32, Option<u32>, Option<f64>, Idleness)> {
+    (
+        0..5_000u32,
+        prop::option::of(0..5_000u32),
+        prop::option::of(0.0..60_000.0f64),
+        prop_oneof![
+            Just(Idleness::Unknown),
+            Just(Idleness::AllIdle),
+            (0..500u32).prop_map(Idleness::Idle)
+        ],
+    )
+}
+
+fn snapshot(
+    (messages, in_flight, rate, idleness): (u32, Option<u32>, Option<f64>, Idleness),
+) -> QueueSnapshot {
+    let mut snapshot = QueueSnapshot::new(messages).with_idleness(idleness);
+    if let Some(in_flight) = in_flight {
+        snapshot = snapshot.with_in_flight(in_flight);
+    }
+    if let Some(rate) = rate {
+        snapshot = snapshot.with_arrival_rate(rate).unwrap();
+    }
+    snapshot
+}
+
+fn arb_spec() -> impl Strategy<Value = WpaSpec> {
+    (
+        0..50u32,
+        0..600u32,
+        prop_oneof![0.01..5.0f64, 5.0..600.0f64],
+        0.5..600.0f64,
+        0.0..300.0f64,
+    )
+        .prop_map(|(min, max, seconds, wait, startup)| spec(min, max, seconds, wait, startup))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 5_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn within_bounds(spec in arb_spec(), q in arb_queue(), current in 0..700u32, ready in 0..700u32) {
+        let decision = decide(&spec, &snapshot(q), TargetReplicas { current, available: ready });
+        let desired = decision.desired_replicas;
+        prop_assert!(desired <= spec.max_replicas(), "{decision}");
+        if spec.min_replicas() < spec.max_replicas() {
+            prop_assert!(desired >= spec.min_replicas(), "{decision}");
+        }
+        prop_assert!(!decision.to_string().is_empty());
+    }
+
+    /// More waiting never means fewer workers.
+    #[test]
+    fn monotone_in_the_backlog(
+        spec in arb_spec(),
+        q in arb_queue(),
+        more in 0..5_000u32,
+        current in 0..700u32,
+    ) {
+        let (messages, in_flight, rate, idleness) = q;
+        let fewer = decide(&spec, &snapshot(q), replicas(current));
+        let larger = decide(&spec, &snapshot((messages + more, in_flight, rate, idleness)), replicas(current));
+        prop_assert!(larger.desired_replicas >= fewer.desired_replicas, "{fewer} / {larger}");
+    }
+
+    /// A scale down removes no pod that may hold a message: at most the
+    /// queue's idle count or the pods beyond the in-flight count (beyond
+    /// maxReplicas, the bound wins).
+    #[test]
+    fn never_more_removed_than_idle(spec in arb_spec(), q in arb_queue(), current in 0..700u32) {
+        let snapshot = snapshot(q);
+        let decision = decide(&spec, &snapshot, replicas(current));
+        let removed = current.saturating_sub(decision.desired_replicas);
+        let holding = snapshot.in_flight().unwrap_or(snapshot.messages()).min(current);
+        let idle = snapshot.idle_workers(current).unwrap_or(0).min(current);
+        let free = idle.max(current - holding);
+        prop_assert!(
+            removed <= free || decision.desired_replicas == spec.max_replicas(),
+            "{decision}: removed {removed}, free {free}"
+        );
+    }
+
+    /// Without a wait target, `decide` is the reference's decision.
+    #[test]
+    fn the_reference_without_a_wait_target(
+        spec in arb_spec(),
+        q in arb_queue(),
+        current in 0..700u32,
+    ) {
+        let reference = spec.without_wait_target();
+        let snapshot = snapshot(q);
+        prop_assert_eq!(
+            decide(&reference, &snapshot, replicas(current)),
+            desired_replicas(&reference, &snapshot, current)
+        );
+    }
+}
