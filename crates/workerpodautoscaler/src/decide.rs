@@ -659,4 +659,48 @@ mod tests {
             assert!(answer["reason"].as_str().unwrap().contains("not known"));
         }
     }
+
+    /// The wait-target policy's fields reach it, each answered line says
+    /// why, and bad values name their field.
+    #[test]
+    fn wait_target_fields() {
+        let line = |extra: &str| {
+            format!(
+                r#"{{"queueMessages":1010,"inFlightMessages":10,"targetMessagesPerWorker":10,"currentReplicas":30,"availableReplicas":10,"minReplicas":0,"maxReplicas":500,"secondsToProcessOneJob":1,"targetWaitSeconds":20{extra}}}"#
+            )
+        };
+        let (output, any_error) = decide(&format!("{}\n{}\n", line(""), line(r#","workerStartupSeconds":0"#)));
+        assert!(!any_error, "{output}");
+        let answers: Vec<Value> = output
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // 20 pods still starting count from when they are ready (30 s).
+        assert_eq!(answers[0]["desiredReplicas"], 65);
+        assert_eq!(answers[0]["scaleOperation"], "scale-up");
+        assert!(
+            answers[0]["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("99% of waits under 20 s need 65 workers"),
+            "{}",
+            answers[0]
+        );
+        // Pods that start at once need fewer.
+        assert!(answers[1]["desiredReplicas"].as_u64().unwrap() < 65);
+
+        for (fields, message) in [
+            (r#""inFlightMessages":-3,"secondsToProcessOneJob":1"#, "inFlightMessages must not be negative, got -3"),
+            (r#""oldestMessageAgeSeconds":-1,"secondsToProcessOneJob":1"#, "oldestMessageAgeSeconds must be a finite number >= 0, got -1"),
+            (r#""workerStartupSeconds":"soon","secondsToProcessOneJob":1"#, "workerStartupSeconds must be a number, got"),
+            (r#""secondsToProcessOneJob":0"#, "targetWaitSeconds needs secondsToProcessOneJob (> 0)"),
+        ] {
+            let bad = format!(
+                r#"{{"queueMessages":5,"targetMessagesPerWorker":10,"currentReplicas":3,"minReplicas":0,"maxReplicas":50,"targetWaitSeconds":20,{fields}}}"#
+            );
+            let (output, any_error) = decide(&format!("{bad}\n"));
+            assert!(any_error);
+            assert!(output.contains(message), "{fields}: {output}");
+        }
+    }
 }

@@ -121,7 +121,8 @@ pub enum Rule {
     WaitTargetUp,
     /// Wait target: the pool is within its band; keep it.
     WaitTargetHold,
-    /// Wait target: the pool is larger than 25% more load would need; down.
+    /// Wait target: the pool is larger than the load plus its noise would
+    /// need; down.
     WaitTargetDown,
 }
 

@@ -19,8 +19,9 @@
 //!    ready workers plus enough new ones for the waiting messages and the
 //!    arrivals of `T`.
 //! 4. **Hysteresis.** Up at once to `need = max(arrivals, backlog)`. Down
-//!    only when nothing waits and the pool exceeds what 25% more load
-//!    would need (`keep`),
+//!    only when nothing waits, at most half the pods hold a message, and
+//!    the pool exceeds what the load plus three standard deviations of its
+//!    measurement noise would need (`keep`: the band),
 //!    and then to `keep`, so that a noisy rate does not flap the pool; never
 //!    removing more pods than are known not to hold a message (the queue's
 //!    idle count, or the pods beyond the in-flight count), and within
@@ -42,18 +43,18 @@ pub const WAIT_TARGET_QUANTILE_MISS: f64 = 0.01;
 pub const MIN_SCALE_DOWN_HEADROOM: f64 = 0.05;
 
 /// Seconds of arrivals a measured rate is assumed to count: its noise
-/// sets the band (one minute: beanstalkd's meter; SQS counts five).
-const RATE_SAMPLE_S: f64 = 60.0;
+/// sets the band (beanstalkd's meter spans 40 to 60 s of polls; SQS
+/// counts five minutes).
+const RATE_SAMPLE_S: f64 = 30.0;
 
-/// Extra load the pool must be oversized for before it shrinks: two
-/// standard deviations of a Poisson count of a minute of arrivals, at
-/// least 5%. Rates measured on few messages are noisy; the band keeps such
+/// Extra load the pool must be oversized for before it shrinks: three
+/// standard deviations of a Poisson count of 30 s of arrivals, at least 5%. Rates measured on few messages are noisy; the band keeps such
 /// noise from flapping the pool.
 #[must_use]
 pub fn scale_down_headroom(per_second: f64) -> f64 {
     let counted = per_second * RATE_SAMPLE_S;
     if counted > 0.0 {
-        (2.0 / counted.sqrt()).max(MIN_SCALE_DOWN_HEADROOM)
+        (3.0 / counted.sqrt()).max(MIN_SCALE_DOWN_HEADROOM)
     } else {
         MIN_SCALE_DOWN_HEADROOM
     }
@@ -110,7 +111,8 @@ pub struct WaitSizing {
     pub horizon_s: f64,
     /// `max(for_arrivals, for_backlog)`: what meets the target now.
     pub need: u32,
-    /// What 25% more load would need: the pool shrinks only below it.
+    /// What the load plus its measurement noise would need: the pool
+    /// shrinks only past it.
     pub keep: u32,
     /// Pods known not to hold a message: the most a scale down removes.
     pub removable: u32,
@@ -255,12 +257,12 @@ pub(crate) fn explain(
         Rule::WaitTargetUp => write!(f, "; {current} run: scale up"),
         Rule::WaitTargetDown => write!(
             f,
-            "; {current} run, more than the {} that 25% more load would need: down to {}",
+            "; {current} run, more than the {} that the load plus its noise would need: down to {}",
             wait.keep, wait.keep
         ),
         _ => write!(
             f,
-            "; keep {current} (down only below the {} that 25% more load would need)",
+            "; keep {current} (down only past the {} that the load plus its noise would need)",
             wait.keep
         ),
     }

@@ -1,0 +1,152 @@
+//! The wait-target policy in the simulator: steady under Poisson noise, the
+//! limit row, `recommend`, and arrivals on a trace.
+
+use wpa_core::{MaxDisruption, WpaSpec};
+use wpa_sim::{
+    ArrivalProcess, Backend, Policy, RateShape, ServiceTime, SimConfig, Trace, Workload, builtin,
+    recommend, simulate,
+};
+
+fn constant(per_second: f64, service: ServiceTime, hours: f64, backend: Backend) -> SimConfig {
+    let mut config = SimConfig::new(
+        Workload {
+            rate: RateShape::Constant { per_second },
+            process: ArrivalProcess::Poisson,
+            service,
+        },
+        hours * 3_600.0,
+        7,
+    );
+    config.backend = backend;
+    config
+}
+
+fn wait_policy(max: u32, seconds_per_job: f64, target: f64) -> Policy {
+    Policy::Wpa {
+        spec: WpaSpec::new(0, max, 10, seconds_per_job, MaxDisruption::DEFAULT)
+            .and_then(|spec| spec.with_wait_target(target, 30.0))
+            .unwrap(),
+        scale_down_delay: wpa_core::DEFAULT_SCALE_DOWN_DELAY,
+    }
+}
+
+/// On a constant Poisson rate the pool settles: at most one change per 15
+/// resyncs (5 minutes) over six hours, on either backend's rate meter
+/// (beanstalkd's one-minute meter at 0.5 msg/s is the noisiest case).
+#[test]
+fn steady_on_a_constant_poisson_rate() {
+    for backend in [Backend::Sqs, Backend::Beanstalkd] {
+        for (rate, service) in [
+            (0.5, ServiceTime::Exponential { mean: 10.0 }),
+            (20.0, ServiceTime::Exponential { mean: 1.0 }),
+            (200.0, ServiceTime::Fixed { seconds: 0.5 }),
+            (0.1, ServiceTime::LogNormal { mean: 240.0, sigma: 0.8 }),
+        ] {
+            let config = constant(rate, service, 6.0, backend);
+            let outcome = simulate(&config, &wait_policy(500, service.mean(), 20.0), None).unwrap();
+            let resyncs = 6.0 * 3_600.0 / 20.0;
+            println!("{backend:?} {rate}/s: {} changes, p99 {:.1} s", outcome.scale_operations(), outcome.wait_p99_s);
+            assert!(
+                f64::from(outcome.scale_operations()) <= resyncs / 15.0,
+                "{backend:?} {rate}/s: {} changes in {resyncs} resyncs",
+                outcome.scale_operations()
+            );
+        }
+    }
+}
+
+
+/// The limit row bounds every policy's p99 from below on the built-in set,
+/// never interrupts a job, and the work (busy time) is the same whatever
+/// the policy, within the jobs interrupted and redone.
+#[test]
+fn the_limit_is_a_lower_bound() {
+    for scenario in builtin(1).unwrap() {
+        if scenario.name == "diurnal" {
+            continue; // a day: covered by the README table
+        }
+        let policies = Policy::comparison_with_wait_target(&scenario.spec, 20.0, 30.0).unwrap();
+        let outcomes: Vec<_> = policies
+            .iter()
+            .map(|policy| simulate(&scenario.config, policy, None).unwrap())
+            .collect();
+        let limit = outcomes.last().unwrap();
+        assert_eq!(limit.policy, "LIMIT");
+        assert_eq!(limit.interrupted_jobs, 0);
+        for outcome in &outcomes {
+            assert!(
+                limit.wait_p99_s <= outcome.wait_p99_s,
+                "{}: LIMIT p99 {} > {} {}",
+                scenario.name,
+                limit.wait_p99_s,
+                outcome.policy,
+                outcome.wait_p99_s
+            );
+            let work = limit.busy_seconds;
+            assert!(
+                (outcome.busy_seconds - work).abs() <= 0.1 * work + 600.0,
+                "{}: {} busy {} vs {}",
+                scenario.name,
+                outcome.policy,
+                outcome.busy_seconds,
+                work
+            );
+        }
+    }
+}
+
+/// `recommend` finds, for each policy, a setting within the target when one
+/// exists, and it is the cheapest of those it tried.
+#[test]
+fn recommend_meets_the_target_at_the_lowest_cost() {
+    let mut config = constant(20.0, ServiceTime::Exponential { mean: 1.0 }, 2.0, Backend::Sqs);
+    config.seed = 3;
+    let spec = WpaSpec::new(0, 200, 10, 1.0, MaxDisruption::DEFAULT).unwrap();
+    let found = recommend(&config, &spec, 20.0, 30.0).unwrap();
+    let names: Vec<&str> = found.iter().map(|r| r.policy.name()).collect();
+    assert_eq!(names, ["WPA", "HPA", "KEDA", "WAIT"]);
+    for recommendation in &found {
+        assert!(recommendation.meets_target, "{}", recommendation.policy.name());
+        assert!(recommendation.outcome.wait_p99_s <= 20.0);
+    }
+    // The WPA's pick is no costlier than the user's spec when that meets it.
+    let users = simulate(
+        &config,
+        &Policy::Wpa {
+            spec,
+            scale_down_delay: wpa_core::DEFAULT_SCALE_DOWN_DELAY,
+        },
+        None,
+    )
+    .unwrap();
+    if users.wait_p99_s <= 20.0 {
+        assert!(found[0].outcome.worker_seconds <= users.worker_seconds);
+    }
+}
+
+/// A trace's arrivals can be Poisson around its rate: the same messages on
+/// average, but not the same per tick.
+#[test]
+fn a_trace_can_arrive_as_poisson() {
+    let Ok(trace) = Trace::parse("0,600\n60,600\n120,0\n") else {
+        panic!("trace");
+    };
+    let run = |process| {
+        let mut config = SimConfig::new(
+            Workload {
+                rate: RateShape::Trace(trace.clone()),
+                process,
+                service: ServiceTime::Fixed { seconds: 1.0 },
+            },
+            180.0,
+            11,
+        );
+        config.initial_replicas = Some(20);
+        simulate(&config, &wait_policy(100, 1.0, 20.0), None).unwrap()
+    };
+    let fluid = run(ArrivalProcess::Fluid);
+    let poisson = run(ArrivalProcess::Poisson);
+    assert_eq!(fluid.messages_arrived, 1_200);
+    let difference = poisson.messages_arrived.abs_diff(1_200);
+    assert!(difference > 0 && difference < 150, "{}", poisson.messages_arrived);
+}
