@@ -536,7 +536,11 @@ fn write_table(out: &mut impl Write, results: &[(Scenario, Vec<Outcome>)]) -> st
         out,
         "\nwait: arrival to pick-up (p50/p95/p99/max); peakqueue: most messages waiting; worker-h: pod-hours paid\n\
          (start-up included); scales: replica changes; drain: start of first burst until its backlog is gone;\n\
-         killed: jobs interrupted by a scale down. HPA/KEDA: Kubernetes/KEDA defaults, same bounds and target."
+         killed: jobs interrupted by a scale down. HPA/KEDA: Kubernetes/KEDA defaults, same bounds and target.\n\
+         WAIT: the wait-target policy with the WPA's targetWaitSeconds, else --target-wait-seconds (default {} s),\n\
+         and workerStartupSeconds = the start-up delay. LIMIT: worker-h is the work itself (total service time);\n\
+         the waits are an ideal reactive scaler's (sees every message at once, same start-up delay and maxReplicas).",
+        DEFAULT_TARGET_WAIT_S
     )
 }
 

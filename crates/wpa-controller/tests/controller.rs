@@ -23,6 +23,18 @@ struct FakeQueues {
     lengths: Mutex<HashMap<String, Arc<AtomicU32>>>,
     /// Per queue: whether its latest poll asked for the arrival rate.
     asked_rate: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    /// Per queue: what it reports beside its length (none by default).
+    extras: Mutex<HashMap<String, Arc<Mutex<Extras>>>>,
+}
+
+/// What a fake queue reports beside its length.
+#[derive(Debug, Default, Clone, Copy)]
+struct Extras {
+    /// Messages in flight (SQS not visible, beanstalkd reserved).
+    in_flight: Option<u32>,
+    /// Messages sent per minute, reported only to a poll that asks for it
+    /// (as the SQS adapter does, CloudWatch costing money).
+    sent_per_minute: Option<f64>,
 }
 
 impl FakeQueues {
@@ -44,12 +56,29 @@ impl FakeQueues {
                 .or_default(),
         )
     }
+    fn extras(&self, uri: &str) -> Arc<Mutex<Extras>> {
+        Arc::clone(
+            self.extras
+                .lock()
+                .unwrap()
+                .entry(uri.to_owned())
+                .or_default(),
+        )
+    }
     fn set(&self, uri: &str, messages: u32) {
         self.length(uri).store(messages, Ordering::SeqCst);
     }
+    /// Sets the length, the in-flight count and the arrival rate at once.
+    fn set_load(&self, uri: &str, messages: u32, in_flight: u32, sent_per_minute: f64) {
+        *self.extras(uri).lock().unwrap() = Extras {
+            in_flight: Some(in_flight),
+            sent_per_minute: Some(sent_per_minute),
+        };
+        self.set(uri, messages);
+    }
 }
 
-struct FakeSource(Arc<AtomicU32>, Arc<AtomicBool>);
+struct FakeSource(Arc<AtomicU32>, Arc<AtomicBool>, Arc<Mutex<Extras>>);
 
 #[derive(Debug, thiserror::Error)]
 #[error("never")]
@@ -63,7 +92,17 @@ impl QueueSource for FakeSource {
         if request.wake_up && messages == 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Ok(QueueSnapshot::new(self.0.load(Ordering::SeqCst)))
+        let extras = *self.2.lock().unwrap();
+        let mut snapshot = QueueSnapshot::new(self.0.load(Ordering::SeqCst));
+        if let Some(in_flight) = extras.in_flight {
+            snapshot = snapshot.with_in_flight(in_flight);
+        }
+        if let Some(rate) = extras.sent_per_minute
+            && request.arrival_rate
+        {
+            snapshot = snapshot.with_arrival_rate(rate).unwrap();
+        }
+        Ok(snapshot)
     }
 }
 
@@ -74,11 +113,12 @@ impl SourceFactory for FakeQueues {
         }
         let length = self.length(uri);
         let asked_rate = self.asked_rate(uri);
+        let extras = self.extras(uri);
         let mut config = PollerConfig::new(Duration::from_millis(20), Duration::from_millis(20));
         config.min_poll_gap = Duration::from_millis(5);
         registry
             .subscribe(uri, config, None, || {
-                Ok::<_, Never>(FakeSource(length, asked_rate))
+                Ok::<_, Never>(FakeSource(length, asked_rate, extras))
             })
             .map_err(|e| e.to_string())
     }
@@ -730,6 +770,283 @@ async fn only_a_spec_with_seconds_to_process_one_job_asks_for_the_arrival_rate()
     tokio::time::sleep(Duration::from_millis(200)).await; // several polls
     assert!(!asked("fake://plain"));
     assert!(asked("fake://rated"));
+    run.stop().await;
+}
+
+/// The wait-target WPA of these tests: 2 s jobs, 99% of waits under 30 s,
+/// pods taking jobs 5 s after a scale up; `targetMessagesPerWorker` 100,
+/// which the reference's rules would size on.
+fn wait_target_wpa(namespace: &str, name: &str, target: &str, queue: &str) -> Value {
+    let mut wpa = reference_twin(namespace, name, target, queue);
+    wpa["spec"]["targetWaitSeconds"] = json!(30);
+    wpa["spec"]["workerStartupSeconds"] = json!(5);
+    wpa
+}
+
+/// The same spec without the wait-target fields.
+fn reference_twin(namespace: &str, name: &str, target: &str, queue: &str) -> Value {
+    let mut wpa = wpa(namespace, name, target, queue);
+    wpa["spec"]["maxReplicas"] = json!(50);
+    wpa["spec"]["targetMessagesPerWorker"] = json!(100);
+    wpa["spec"]["secondsToProcessOneJob"] = json!(2);
+    wpa
+}
+
+/// What the core decides for [`wait_target_wpa`] (and, second, for its
+/// [`reference_twin`]) on 4 ready workers when the queue says: 4 messages,
+/// all in flight, 300 sent per minute (10 workers busy on 2 s jobs).
+fn pools_for_the_load() -> (u32, u32) {
+    use wpa_core::{MaxDisruption, RawWpaSpec, Rule, TargetReplicas};
+    let spec = RawWpaSpec {
+        min_replicas: Some(0),
+        max_replicas: Some(50),
+        target_messages_per_worker: Some(100),
+        seconds_to_process_one_job: Some(2.0),
+        target_wait_seconds: Some(30.0),
+        worker_startup_seconds: Some(5.0),
+        ..RawWpaSpec::default()
+    }
+    .validate(MaxDisruption::DEFAULT)
+    .unwrap();
+    let queue = QueueSnapshot::new(4)
+        .with_in_flight(4)
+        .with_arrival_rate(300.0)
+        .unwrap();
+    let four = TargetReplicas {
+        current: 4,
+        available: 4,
+    };
+    let ours = wpa_core::decide(&spec, &queue, four);
+    assert_eq!(ours.rule, Rule::WaitTargetUp, "{ours}");
+    let theirs = wpa_core::decide(&spec.without_wait_target(), &queue, four);
+    (ours.desired_replicas, theirs.desired_replicas)
+}
+
+/// The replica counts written through `/scale` to `name`, in order.
+fn scale_writes(server: &ApiServer, name: &str) -> Vec<i64> {
+    let suffix = format!("/deployments/{name}/scale");
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.method == Method::PUT && r.path.ends_with(&suffix) && r.status == 200)
+        .filter_map(|r| r.body.pointer("/spec/replicas").and_then(Value::as_i64))
+        .collect()
+}
+
+fn event_notes(server: &ApiServer, namespace: &str, wpa: &str, reason: &str) -> Vec<String> {
+    events(server, namespace)
+        .iter()
+        .filter(|e| e["regarding"]["name"] == wpa && e["reason"] == reason)
+        .map(|e| e["note"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// A WPA with `targetWaitSeconds` runs the wait-target policy end to end:
+/// the rate is asked for, the pool is the policy's (not the reference's,
+/// decided beside it on the same queue), and its scale down waits
+/// `workerStartupSeconds` (5 s), not the controller's 600 s delay (nor the
+/// 600 s resync: the reconcile comes when the hold is due).
+#[tokio::test(start_paused = true)]
+async fn a_wait_target_wpa_sizes_by_the_policy_and_scales_down_after_its_startup_time() {
+    let (pool, reference_pool) = pools_for_the_load();
+    // The reference's rate floor is 10; the policy adds the workers that
+    // keep 99% of waits under 30 s at 10 busy on average.
+    assert_eq!(reference_pool, 10);
+    assert!(pool > reference_pool, "{pool}");
+    let pool_i = i64::from(pool);
+
+    let config = ControllerConfig {
+        scale_down_delay: Duration::from_secs(600),
+        ..config()
+    };
+    let run = start(config, |server, queues| {
+        queues.set_load("fake://q", 4, 4, 300.0);
+        server.insert(deployment("jobs", "waiter", 4)).unwrap();
+        server.insert(deployment("jobs", "classic", 4)).unwrap();
+        server
+            .insert(wait_target_wpa("jobs", "waiter", "waiter", "fake://q"))
+            .unwrap();
+        server
+            .insert(reference_twin("jobs", "classic", "classic", "fake://q"))
+            .unwrap();
+    })
+    .await;
+    eventually("both pools", Duration::from_secs(10), || {
+        replicas(&run.server, "jobs", "waiter") == Some(pool_i)
+            && replicas(&run.server, "jobs", "classic") == Some(10)
+    })
+    .await;
+    assert!(run.queues.asked_rate("fake://q").load(Ordering::SeqCst));
+    eventually("the status", Duration::from_secs(5), || {
+        status(&run.server, "jobs", "waiter")["DesiredReplicas"] == pool
+    })
+    .await;
+    let scaled_up = status(&run.server, "jobs", "waiter");
+    assert_eq!(scaled_up["CurrentMessages"], 4);
+    let up_time = scaled_up["LastScaleTime"].as_str().unwrap().to_owned();
+    assert!(up_time.ends_with('Z'), "{up_time}");
+    // Up at once, never past what the policy needs (a first poll without
+    // the rate may size on the in-flight count alone first).
+    let writes = scale_writes(&run.server, "waiter");
+    assert_eq!(writes.last(), Some(&pool_i), "{writes:?}");
+    assert!(writes.iter().all(|&n| n > 4 && n <= pool_i), "{writes:?}");
+    let note = format!("-> {pool} replicas: 99% of waits under 30 s need {pool} workers");
+    eventually("the ScaledUp event", Duration::from_secs(5), || {
+        event_notes(&run.server, "jobs", "waiter", "ScaledUp")
+            .iter()
+            .any(|n| n.contains(&note))
+    })
+    .await;
+    let text = run.metrics.render();
+    let desired = format!(
+        "wpa_worker_desired{{namespace=\"jobs\",workerpodautoscaler=\"waiter\",queueName=\"q\"}} {pool}"
+    );
+    assert!(text.contains(&desired), "{text}");
+    let scaled_at = tokio::time::Instant::now();
+
+    // Steady: the pool is within its band (down only past what 25% more
+    // load would need).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(replicas(&run.server, "jobs", "waiter"), Some(pool_i));
+
+    // The queue drains and nothing arrives: desired 0 at once, the scale
+    // down held until 5 s after the scale up.
+    run.queues.set_load("fake://q", 0, 0, 0.0);
+    eventually("the held decision", Duration::from_secs(5), || {
+        status(&run.server, "jobs", "waiter")["DesiredReplicas"] == 0
+    })
+    .await;
+    assert_eq!(
+        replicas(&run.server, "jobs", "waiter"),
+        Some(pool_i),
+        "held by workerStartupSeconds"
+    );
+    eventually("the scale down", Duration::from_secs(10), || {
+        replicas(&run.server, "jobs", "waiter") == Some(0)
+    })
+    .await;
+    // LastScaleTime has whole seconds: 4 to 5 s after the scale up, then
+    // the reconcile due at the end of the hold.
+    let waited = scaled_at.elapsed();
+    assert!(
+        waited >= Duration::from_millis(3900) && waited < Duration::from_secs(7),
+        "{waited:?}"
+    );
+    eventually(
+        "the status after the scale down",
+        Duration::from_secs(5),
+        || {
+            let s = status(&run.server, "jobs", "waiter");
+            s["LastScaleTime"].as_str() != Some(up_time.as_str())
+        },
+    )
+    .await;
+    let down = event_notes(&run.server, "jobs", "waiter", "ScaledDown");
+    assert_eq!(down.len(), 1, "{down:?}");
+    let note = format!("{pool} -> 0 replicas: 99% of waits under 30 s");
+    assert!(down[0].contains(&note), "{down:?}");
+    // The reference's twin on the same queue decided 0 too, but waits its
+    // 600 s delay.
+    assert_eq!(status(&run.server, "jobs", "classic")["DesiredReplicas"], 0);
+    assert_eq!(replicas(&run.server, "jobs", "classic"), Some(10));
+    assert_rbac_allows(&run.server.requests());
+    run.stop().await;
+}
+
+/// Invalid wait-target specs are reported on their WPA (condition and one
+/// Warning Event each) and scale nothing; a valid one beside them scales;
+/// a fixed spec recovers without a restart.
+#[tokio::test(start_paused = true)]
+async fn an_invalid_wait_target_is_reported_on_its_wpa_only() {
+    let config = ControllerConfig {
+        resync_period: Duration::from_millis(200),
+        ..config()
+    };
+    let pool = i64::from(pools_for_the_load().0);
+    let run = start(config, |server, queues| {
+        queues.set_load("fake://good", 4, 4, 300.0);
+        queues.set_load("fake://bad", 4, 4, 300.0);
+        for name in ["good", "no-job-time", "bad-startup"] {
+            server.insert(deployment("jobs", name, 4)).unwrap();
+        }
+        server
+            .insert(wait_target_wpa("jobs", "good", "good", "fake://good"))
+            .unwrap();
+        let mut no_job_time = wait_target_wpa("jobs", "no-job-time", "no-job-time", "fake://bad");
+        no_job_time["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("secondsToProcessOneJob");
+        server.insert(no_job_time).unwrap();
+        let mut bad_startup = wait_target_wpa("jobs", "bad-startup", "bad-startup", "fake://bad");
+        bad_startup["spec"]["workerStartupSeconds"] = json!(-1);
+        server.insert(bad_startup).unwrap();
+    })
+    .await;
+    eventually("the valid one scales", Duration::from_secs(10), || {
+        replicas(&run.server, "jobs", "good") == Some(pool)
+    })
+    .await;
+    let condition = |name: &str| {
+        status(&run.server, "jobs", name)["Conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Valid").cloned())
+            .unwrap_or(Value::Null)
+    };
+    eventually("conditions", Duration::from_secs(5), || {
+        ["no-job-time", "bad-startup"]
+            .iter()
+            .all(|n| condition(n)["status"] == "False")
+    })
+    .await;
+    assert_eq!(condition("good")["status"], "True");
+    for (name, message) in [
+        (
+            "no-job-time",
+            "targetWaitSeconds needs secondsToProcessOneJob (> 0)",
+        ),
+        (
+            "bad-startup",
+            "workerStartupSeconds must be >= 0 and <= 86400 seconds, got -1",
+        ),
+    ] {
+        let valid = condition(name);
+        assert_eq!(valid["reason"], "InvalidSpec", "{name}");
+        assert!(
+            valid["message"].as_str().unwrap().contains(message),
+            "{name}: {valid}"
+        );
+        assert_eq!(replicas(&run.server, "jobs", name), Some(4), "{name}");
+        assert_eq!(
+            status(&run.server, "jobs", name).get("DesiredReplicas"),
+            None,
+            "{name}: no decision"
+        );
+    }
+    // Several resyncs later: still one Warning each.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for name in ["no-job-time", "bad-startup"] {
+        let notes = event_notes(&run.server, "jobs", name, "InvalidSpec");
+        assert_eq!(notes.len(), 1, "{name}: {notes:?}");
+    }
+    assert!(event_notes(&run.server, "jobs", "good", "InvalidSpec").is_empty());
+
+    // Fixed: decided at its next resync.
+    run.server.modify(
+        "k8s.practo.dev/v1",
+        "workerpodautoscalers",
+        "jobs",
+        "no-job-time",
+        |wpa| wpa["spec"]["secondsToProcessOneJob"] = json!(2),
+    );
+    eventually("the fixed one scales", Duration::from_secs(5), || {
+        replicas(&run.server, "jobs", "no-job-time") == Some(pool)
+    })
+    .await;
+    eventually("its condition clears", Duration::from_secs(5), || {
+        condition("no-job-time")["status"] == "True"
+    })
+    .await;
     run.stop().await;
 }
 

@@ -206,7 +206,8 @@ impl RawWpaSpec {
         let wait_target = match self.target_wait_seconds {
             None => None,
             Some(value) => {
-                let target_wait_s = seconds_up_to_a_day("targetWaitSeconds", value, f64::MIN_POSITIVE)?;
+                let target_wait_s =
+                    seconds_up_to_a_day("targetWaitSeconds", value, f64::MIN_POSITIVE)?;
                 if seconds_to_process_one_job == 0.0 {
                     return Err(Error::WaitTargetNeedsJobTime);
                 }
@@ -235,7 +236,11 @@ fn seconds_up_to_a_day(field: &'static str, value: f64, least: f64) -> Result<f6
         Err(Error::OutOfRange {
             field,
             value,
-            range: if least > 0.0 { "> 0 and <= 86400" } else { ">= 0 and <= 86400" },
+            range: if least > 0.0 {
+                "> 0 and <= 86400"
+            } else {
+                ">= 0 and <= 86400"
+            },
         })
     }
 }
@@ -326,7 +331,11 @@ impl WpaSpec {
     /// assert!(WpaSpec::new(0, 10, 2, 0.0, MaxDisruption::DEFAULT)?.with_wait_target(30.0, 45.0).is_err());
     /// # Ok::<(), wpa_core::Error>(())
     /// ```
-    pub fn with_wait_target(self, target_wait_s: f64, worker_startup_s: f64) -> Result<Self, Error> {
+    pub fn with_wait_target(
+        self,
+        target_wait_s: f64,
+        worker_startup_s: f64,
+    ) -> Result<Self, Error> {
         let mut raw = self.to_raw();
         raw.target_wait_seconds = Some(target_wait_s);
         raw.worker_startup_seconds = Some(worker_startup_s);

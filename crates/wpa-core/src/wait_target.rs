@@ -135,7 +135,10 @@ pub fn desired_replicas(
 
     // 1. The load. Without an in-flight count, assume every ready worker
     //    holds a message while there are messages.
-    let in_flight = queue.in_flight().unwrap_or(messages.min(ready)).min(messages);
+    let in_flight = queue
+        .in_flight()
+        .unwrap_or(messages.min(ready))
+        .min(messages);
     let waiting = messages - in_flight;
     let busy = f64::from(in_flight);
     let load = (per_second * seconds_per_job).max(busy - busy.sqrt());
@@ -274,7 +277,8 @@ pub(crate) fn explain(
 /// needed (the search stops there). No load needs no server.
 #[must_use]
 pub fn servers_for_wait(load: f64, wait_in_jobs: f64, cap: u32) -> u32 {
-    if !(load > 0.0) {
+    // NaN or no load: no server.
+    if load.is_nan() || load <= 0.0 {
         return 0;
     }
     let beyond = cap.saturating_add(1);

@@ -1,6 +1,8 @@
 //! The wait-target policy: bounds, monotony, idle-only scale downs, its
 //! reasons, and the reference's decisions untouched without it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
@@ -32,7 +34,11 @@ fn queue(messages: u32, in_flight: u32, per_minute: f64) -> QueueSnapshot {
 #[test]
 fn sizes_for_the_arrivals_with_erlang_c() {
     // 600 msg/min of 1 s jobs: 10 busy on average; a 20 s target needs 11.
-    let decision = decide(&spec(0, 100, 1.0, 20.0, 30.0), &queue(0, 0, 600.0), replicas(4));
+    let decision = decide(
+        &spec(0, 100, 1.0, 20.0, 30.0),
+        &queue(0, 0, 600.0),
+        replicas(4),
+    );
     assert_eq!(decision.rule, Rule::WaitTargetUp);
     assert_eq!(decision.desired_replicas, 11);
     let wait = decision.inputs.wait.unwrap();
@@ -42,7 +48,11 @@ fn sizes_for_the_arrivals_with_erlang_c() {
         "99% of waits under 20 s need 11 workers: 10.0 busy on average need 11; 4 run: scale up"
     );
     // A tighter target relative to the job time needs more: 1 s target, 1 s jobs.
-    let tight = decide(&spec(0, 100, 1.0, 1.0, 30.0), &queue(0, 0, 600.0), replicas(4));
+    let tight = decide(
+        &spec(0, 100, 1.0, 1.0, 30.0),
+        &queue(0, 0, 600.0),
+        replicas(4),
+    );
     assert_eq!(tight.desired_replicas, 14);
 }
 
@@ -147,7 +157,11 @@ fn limits_read_in_words() {
         capped.to_string().ends_with("; capped at maxReplicas 20"),
         "{capped}"
     );
-    let floor = decide(&spec(5, 20, 1.0, 20.0, 30.0), &queue(0, 0, 0.0), replicas(10));
+    let floor = decide(
+        &spec(5, 20, 1.0, 20.0, 30.0),
+        &queue(0, 0, 0.0),
+        replicas(10),
+    );
     assert_eq!((floor.desired_replicas, floor.limit), (5, Limit::Floor));
     let s = WpaSpec::new(0, 100, 10, 1.0, "2".parse().unwrap())
         .and_then(|spec| spec.with_wait_target(20.0, 30.0))
@@ -194,7 +208,11 @@ fn validation_names_the_fields() {
         worker_startup_seconds: startup,
         ..RawWpaSpec::default()
     };
-    let error = |raw: RawWpaSpec| raw.validate(MaxDisruption::DEFAULT).unwrap_err().to_string();
+    let error = |raw: RawWpaSpec| {
+        raw.validate(MaxDisruption::DEFAULT)
+            .unwrap_err()
+            .to_string()
+    };
     assert_eq!(
         error(raw(Some(20.0), None, None)),
         "targetWaitSeconds needs secondsToProcessOneJob (> 0): the wait-target policy sizes the pool from how long a job takes"

@@ -67,6 +67,17 @@ pub struct WorkerPodAutoScalerSpec {
     /// `secondsToProcessOneJob`: enables the arrival-rate floor when > 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds_to_process_one_job: Option<f64>,
+    /// `targetWaitSeconds` (ours, optional): the wait 99% of messages should
+    /// stay under. Set, it selects the wait-target policy
+    /// ([`wpa_core::wait_target`]) and needs `secondsToProcessOneJob`;
+    /// absent, the reference's rules decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_wait_seconds: Option<f64>,
+    /// `workerStartupSeconds` (ours, optional): seconds from a scale up until
+    /// a new pod takes jobs (default 30). Used only with `targetWaitSeconds`,
+    /// where it is also how long a scale down waits after the last scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_startup_seconds: Option<f64>,
 }
 
 /// The status of a `WorkerPodAutoScaler`: the reference's capitalised keys,
@@ -167,6 +178,8 @@ impl WorkerPodAutoScalerSpec {
             target_messages_per_worker: self.target_messages_per_worker,
             seconds_to_process_one_job: self.seconds_to_process_one_job,
             max_disruption: self.max_disruption.clone(),
+            target_wait_seconds: self.target_wait_seconds,
+            worker_startup_seconds: self.worker_startup_seconds,
         }
     }
 
@@ -299,7 +312,9 @@ impl WorkerPodAutoScalerStatus {
 
 /// The OpenAPI v3 schema of the resource: the reference's fields and its
 /// `oneOf` on the target names, plus what the reference lacks: non-negative
-/// bounds, `targetMessagesPerWorker >= 1`, a `maxDisruption` pattern.
+/// bounds, `targetMessagesPerWorker >= 1`, a `maxDisruption` pattern; and
+/// the optional wait-target fields (`targetWaitSeconds`,
+/// `workerStartupSeconds`), with the bounds the core checks.
 #[must_use]
 pub fn openapi_schema() -> serde_json::Value {
     let int32 = |description: &str, minimum: i64| {
@@ -355,6 +370,21 @@ pub fn openapi_schema() -> serde_json::Value {
                         "format": "float",
                         "minimum": 0,
                         "description": "Seconds one job takes; with the queue's arrival rate it sets a floor on the workers. 0 or absent disables it."
+                    },
+                    "targetWaitSeconds": {
+                        "type": "number",
+                        "format": "double",
+                        "exclusiveMinimum": true,
+                        "minimum": 0,
+                        "maximum": 86_400,
+                        "description": "Optional: the wait, in seconds, that 99% of messages should stay under before a worker takes them. Set, it selects the wait-target policy: the fewest workers that meet this target for the measured arrival rate, the messages in flight and the backlog, scaling up at once and down only when the pool is larger than 25% more load would need (and never removing more pods than are known not to hold a message). Requires secondsToProcessOneJob > 0. Absent, the reference's rules (targetMessagesPerWorker) decide."
+                    },
+                    "workerStartupSeconds": {
+                        "type": "number",
+                        "format": "double",
+                        "minimum": 0,
+                        "maximum": 86_400,
+                        "description": "Optional, used only with targetWaitSeconds: seconds from a scale up until a new pod takes jobs (scheduling, image pull, start). The policy adds pods early enough for it, and a scale down waits this long after the last scale instead of the controller's --scale-down-delay-after-last-scale-activity. Default 30."
                     }
                 }
             },

@@ -138,6 +138,8 @@ fn schema_fields_are_the_rust_fields() {
         replica_set_name: Some("r".into()),
         max_disruption: Some("1".into()),
         seconds_to_process_one_job: Some(1.0),
+        target_wait_seconds: Some(30.0),
+        worker_startup_seconds: Some(45.0),
     };
     assert_eq!(
         keys(&serde_json::to_value(&full_spec).unwrap()),
@@ -199,6 +201,237 @@ fn reference_example_deserializes_and_validates() {
     .unwrap();
     let shipped: WorkerPodAutoScaler = serde_norway::from_str(&shipped).unwrap();
     assert_eq!(shipped.spec, wpa.spec);
+}
+
+#[test]
+fn wait_target_fields_are_optional_bounded_and_described() {
+    let crd = yaml_to_json(&crd_yaml().unwrap());
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let required: Vec<&str> = spec["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for field in ["targetWaitSeconds", "workerStartupSeconds"] {
+        assert!(!required.contains(&field), "{field} must stay optional");
+        let props = &spec["properties"][field];
+        assert_eq!(props["type"], "number", "{field}");
+        assert_eq!(props["maximum"], 86_400, "{field}");
+        assert_eq!(props["minimum"], 0, "{field}");
+    }
+    // targetWaitSeconds > 0 (OpenAPI v3.0 / apiextensions: a boolean
+    // exclusiveMinimum on minimum 0); workerStartupSeconds >= 0.
+    assert_eq!(
+        spec["properties"]["targetWaitSeconds"]["exclusiveMinimum"],
+        true
+    );
+    assert_eq!(
+        spec["properties"]["workerStartupSeconds"].get("exclusiveMinimum"),
+        None
+    );
+    let wait = spec["properties"]["targetWaitSeconds"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        wait.contains("99%") && wait.contains("secondsToProcessOneJob"),
+        "{wait}"
+    );
+    let startup = spec["properties"]["workerStartupSeconds"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(startup.contains("only with targetWaitSeconds"), "{startup}");
+    assert!(startup.contains("Default 30"), "{startup}");
+    assert!(
+        startup.contains("--scale-down-delay-after-last-scale-activity"),
+        "{startup}"
+    );
+    // The typed CRD (what `crd()` gives the API) keeps the bounds too.
+    let typed = wpa_kube::crd().unwrap();
+    let schema = typed.spec.versions[0]
+        .schema
+        .as_ref()
+        .unwrap()
+        .open_api_v3_schema
+        .as_ref()
+        .unwrap();
+    let spec_props = schema.properties.as_ref().unwrap()["spec"]
+        .properties
+        .as_ref()
+        .unwrap();
+    let target = &spec_props["targetWaitSeconds"];
+    assert_eq!(target.exclusive_minimum, Some(true));
+    assert_eq!(target.minimum, Some(0.0));
+    assert_eq!(target.maximum, Some(86_400.0));
+    let startup = &spec_props["workerStartupSeconds"];
+    assert_eq!(startup.exclusive_minimum, None);
+    assert_eq!(startup.minimum, Some(0.0));
+    assert_eq!(startup.maximum, Some(86_400.0));
+}
+
+#[test]
+fn a_wpa_without_the_wait_target_serializes_and_decides_as_before() {
+    let wpa: WorkerPodAutoScaler = serde_norway::from_str(EXAMPLE).unwrap();
+    assert_eq!(wpa.spec.target_wait_seconds, None);
+    assert_eq!(wpa.spec.worker_startup_seconds, None);
+    // No new key, not even as null.
+    let value = serde_json::to_value(&wpa.spec).unwrap();
+    assert_eq!(
+        keys(&value),
+        [
+            "deploymentName",
+            "maxDisruption",
+            "maxReplicas",
+            "minReplicas",
+            "queueURI",
+            "secondsToProcessOneJob",
+            "targetMessagesPerWorker"
+        ]
+        .map(str::to_owned)
+        .into_iter()
+        .collect()
+    );
+    let raw = wpa.spec.to_raw();
+    assert_eq!(raw.target_wait_seconds, None);
+    assert_eq!(raw.worker_startup_seconds, None);
+    let valid = wpa.spec.validate(MaxDisruption::DEFAULT).unwrap();
+    assert_eq!(
+        valid.spec.wait_target(),
+        None,
+        "the reference's rules decide"
+    );
+    // Round trip: the same object back.
+    let back: WorkerPodAutoScalerSpec = serde_json::from_value(value).unwrap();
+    assert_eq!(back, wpa.spec);
+}
+
+#[test]
+fn to_raw_passes_the_wait_target_fields() {
+    let with = WorkerPodAutoScalerSpec {
+        seconds_to_process_one_job: Some(2.0),
+        target_wait_seconds: Some(30.0),
+        worker_startup_seconds: Some(45.0),
+        ..spec()
+    };
+    let raw = with.to_raw();
+    assert_eq!(raw.target_wait_seconds, Some(30.0));
+    assert_eq!(raw.worker_startup_seconds, Some(45.0));
+    assert_eq!(raw.seconds_to_process_one_job, Some(2.0));
+    let valid = with.validate(MaxDisruption::DEFAULT).unwrap();
+    let target = valid.spec.wait_target().expect("the wait-target policy");
+    assert_eq!(target.target_wait_seconds(), 30.0);
+    assert_eq!(target.worker_startup_seconds(), 45.0);
+    assert_eq!(target.scale_down_hold(), Duration::from_secs(45));
+
+    // workerStartupSeconds absent: the core's default, 30 s.
+    let default_startup = WorkerPodAutoScalerSpec {
+        worker_startup_seconds: None,
+        ..with.clone()
+    };
+    let valid = default_startup.validate(MaxDisruption::DEFAULT).unwrap();
+    assert_eq!(
+        valid.spec.wait_target().unwrap().scale_down_hold(),
+        wpa_core::wait_target::DEFAULT_WORKER_STARTUP
+    );
+
+    // The camelCase keys, from JSON as the API server sends them.
+    let parsed: WorkerPodAutoScalerSpec = serde_json::from_value(json!({
+        "minReplicas": 0, "maxReplicas": 10, "deploymentName": "worker",
+        "queueURI": "beanstalk://localhost:11300/jobs", "targetMessagesPerWorker": 2,
+        "secondsToProcessOneJob": 2.0, "targetWaitSeconds": 30, "workerStartupSeconds": 45
+    }))
+    .unwrap();
+    assert_eq!(parsed, with);
+    let value = serde_json::to_value(&with).unwrap();
+    assert_eq!(value["targetWaitSeconds"], 30.0);
+    assert_eq!(value["workerStartupSeconds"], 45.0);
+}
+
+#[test]
+fn invalid_wait_targets_get_typed_spec_errors() {
+    // targetWaitSeconds without secondsToProcessOneJob (absent or 0).
+    for seconds in [None, Some(0.0)] {
+        let error = WorkerPodAutoScalerSpec {
+            seconds_to_process_one_job: seconds,
+            target_wait_seconds: Some(30.0),
+            ..spec()
+        }
+        .validate(MaxDisruption::DEFAULT)
+        .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::InvalidSpec(wpa_core::Error::WaitTargetNeedsJobTime)
+            ),
+            "{error}"
+        );
+        assert!(error.is_spec_error());
+        assert!(
+            error
+                .to_string()
+                .contains("targetWaitSeconds needs secondsToProcessOneJob"),
+            "{error}"
+        );
+    }
+    // Out of the schema's bounds (an object the API server did not check).
+    for (target, startup, field) in [
+        (Some(0.0), None, "targetWaitSeconds"),
+        (Some(-1.0), None, "targetWaitSeconds"),
+        (Some(86_401.0), None, "targetWaitSeconds"),
+        (Some(30.0), Some(-1.0), "workerStartupSeconds"),
+        (Some(30.0), Some(86_401.0), "workerStartupSeconds"),
+    ] {
+        let error = WorkerPodAutoScalerSpec {
+            seconds_to_process_one_job: Some(1.0),
+            target_wait_seconds: target,
+            worker_startup_seconds: startup,
+            ..spec()
+        }
+        .validate(MaxDisruption::DEFAULT)
+        .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::InvalidSpec(wpa_core::Error::OutOfRange { field: f, .. }) if *f == field
+            ),
+            "{target:?} {startup:?}: {error}"
+        );
+        assert!(error.is_spec_error());
+        assert!(error.to_string().contains(field), "{error}");
+    }
+    // The bounds themselves are accepted.
+    for (target, startup) in [(1e-9, 0.0), (86_400.0, 86_400.0)] {
+        let valid = WorkerPodAutoScalerSpec {
+            seconds_to_process_one_job: Some(1.0),
+            target_wait_seconds: Some(target),
+            worker_startup_seconds: Some(startup),
+            ..spec()
+        }
+        .validate(MaxDisruption::DEFAULT)
+        .unwrap();
+        assert!(valid.spec.wait_target().is_some());
+    }
+}
+
+#[test]
+fn shipped_wait_target_example_selects_the_policy() {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/example-wpa-wait-target.yaml"),
+    )
+    .unwrap();
+    let wpa: WorkerPodAutoScaler = serde_norway::from_str(&text).unwrap();
+    let valid = wpa.spec.validate(MaxDisruption::DEFAULT).unwrap();
+    let target = valid.spec.wait_target().expect("targetWaitSeconds is set");
+    assert!(target.target_wait_seconds() > 0.0);
+    assert!(wpa.spec.worker_startup_seconds.is_some());
+    assert!(valid.spec.seconds_to_process_one_job() > 0.0);
+    // Every key it sets is in the CRD's schema.
+    let crd = yaml_to_json(&crd_yaml().unwrap());
+    let props = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+    let raw: Value = serde_norway::from_str(&text).unwrap();
+    for key in keys(&raw["spec"]) {
+        assert!(props.get(&key).is_some(), "{key} is not in the CRD");
+    }
 }
 
 fn spec() -> WorkerPodAutoScalerSpec {

@@ -349,7 +349,10 @@ mod tests {
         offsets.sort_unstable();
         let top = &offsets[offsets.len() * 97 / 100..];
         let distinct = top.windows(2).filter(|w| w[0] != w[1]).count();
-        assert!(distinct > 100, "{distinct} distinct durations in the top 3%");
+        assert!(
+            distinct > 100,
+            "{distinct} distinct durations in the top 3%"
+        );
         let longest = f64::from(*top.last().unwrap_or(&0));
         assert!(longest > 3.0 * service.quantile(0.985), "{longest}");
         // The quantile function and the median agree.

@@ -1,6 +1,8 @@
 //! The wait-target policy in the simulator: steady under Poisson noise, the
 //! limit row, `recommend`, and arrivals on a trace.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use wpa_core::{MaxDisruption, WpaSpec};
 use wpa_sim::{
     ArrivalProcess, Backend, Policy, RateShape, ServiceTime, SimConfig, Trace, Workload, builtin,
@@ -40,12 +42,22 @@ fn steady_on_a_constant_poisson_rate() {
             (0.5, ServiceTime::Exponential { mean: 10.0 }),
             (20.0, ServiceTime::Exponential { mean: 1.0 }),
             (200.0, ServiceTime::Fixed { seconds: 0.5 }),
-            (0.1, ServiceTime::LogNormal { mean: 240.0, sigma: 0.8 }),
+            (
+                0.1,
+                ServiceTime::LogNormal {
+                    mean: 240.0,
+                    sigma: 0.8,
+                },
+            ),
         ] {
             let config = constant(rate, service, 6.0, backend);
             let outcome = simulate(&config, &wait_policy(500, service.mean(), 20.0), None).unwrap();
             let resyncs = 6.0 * 3_600.0 / 20.0;
-            println!("{backend:?} {rate}/s: {} changes, p99 {:.1} s", outcome.scale_operations(), outcome.wait_p99_s);
+            println!(
+                "{backend:?} {rate}/s: {} changes, p99 {:.1} s",
+                outcome.scale_operations(),
+                outcome.wait_p99_s
+            );
             assert!(
                 f64::from(outcome.scale_operations()) <= resyncs / 15.0,
                 "{backend:?} {rate}/s: {} changes in {resyncs} resyncs",
@@ -54,7 +66,6 @@ fn steady_on_a_constant_poisson_rate() {
         }
     }
 }
-
 
 /// The limit row bounds every policy's p99 from below on the built-in set,
 /// never interrupts a job, and the work (busy time) is the same whatever
@@ -99,14 +110,23 @@ fn the_limit_is_a_lower_bound() {
 /// exists, and it is the cheapest of those it tried.
 #[test]
 fn recommend_meets_the_target_at_the_lowest_cost() {
-    let mut config = constant(20.0, ServiceTime::Exponential { mean: 1.0 }, 2.0, Backend::Sqs);
+    let mut config = constant(
+        20.0,
+        ServiceTime::Exponential { mean: 1.0 },
+        2.0,
+        Backend::Sqs,
+    );
     config.seed = 3;
     let spec = WpaSpec::new(0, 200, 10, 1.0, MaxDisruption::DEFAULT).unwrap();
     let found = recommend(&config, &spec, 20.0, 30.0).unwrap();
     let names: Vec<&str> = found.iter().map(|r| r.policy.name()).collect();
     assert_eq!(names, ["WPA", "HPA", "KEDA", "WAIT"]);
     for recommendation in &found {
-        assert!(recommendation.meets_target, "{}", recommendation.policy.name());
+        assert!(
+            recommendation.meets_target,
+            "{}",
+            recommendation.policy.name()
+        );
         assert!(recommendation.outcome.wait_p99_s <= 20.0);
     }
     // The WPA's pick is no costlier than the user's spec when that meets it.
@@ -148,5 +168,9 @@ fn a_trace_can_arrive_as_poisson() {
     let poisson = run(ArrivalProcess::Poisson);
     assert_eq!(fluid.messages_arrived, 1_200);
     let difference = poisson.messages_arrived.abs_diff(1_200);
-    assert!(difference > 0 && difference < 150, "{}", poisson.messages_arrived);
+    assert!(
+        difference > 0 && difference < 150,
+        "{}",
+        poisson.messages_arrived
+    );
 }

@@ -111,7 +111,10 @@ fn write_object(
 ) -> Result<(), SimulateError> {
     let name = format!("{}-workers", scenario.name);
     let queue = match scenario.config.backend {
-        Backend::Sqs => format!("https://sqs.us-east-1.amazonaws.com/123456789012/{}", scenario.name),
+        Backend::Sqs => format!(
+            "https://sqs.us-east-1.amazonaws.com/123456789012/{}",
+            scenario.name
+        ),
         Backend::Beanstalkd => format!("beanstalk://beanstalkd:11300/{}", scenario.name),
     };
     let text = match &recommendation.policy {
@@ -131,11 +134,11 @@ fn write_object(
             });
             let raw = serde_norway::to_value(spec.to_raw())
                 .map_err(|e| SimulateError::Usage(e.to_string()))?;
-            if let (Some(fields), Value::Mapping(raw)) = (object.get_mut("spec"), raw) {
-                if let Value::Mapping(fields) = fields {
-                    for (key, value) in raw {
-                        fields.insert(key, value);
-                    }
+            if let (Some(Value::Mapping(fields)), Value::Mapping(raw)) =
+                (object.get_mut("spec"), raw)
+            {
+                for (key, value) in raw {
+                    fields.insert(key, value);
                 }
             }
             serde_norway::to_string(&object).map_err(|e| SimulateError::Usage(e.to_string()))?
@@ -163,4 +166,37 @@ fn write_object(
     };
     out.write_all(text.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wpa_core::{MaxDisruption, WpaSpec};
+
+    #[test]
+    fn the_wait_target_object_carries_its_fields() {
+        let Some(scenario) = wpa_sim::builtin(1).ok().and_then(|s| s.into_iter().next()) else {
+            panic!("no scenario");
+        };
+        let spec = WpaSpec::new(0, 10, 2, 1.0, MaxDisruption::DEFAULT)
+            .and_then(|spec| spec.with_wait_target(15.0, 30.0))
+            .unwrap();
+        let outcome =
+            wpa_sim::simulate(&scenario.config, &Policy::Ideal { max_replicas: 1 }, None).unwrap();
+        let recommendation = Recommendation {
+            policy: Policy::Wpa {
+                spec,
+                scale_down_delay: wpa_core::DEFAULT_SCALE_DOWN_DELAY,
+            },
+            outcome,
+            meets_target: true,
+            candidates: 1,
+        };
+        let mut out = Vec::new();
+        write_object(&mut out, &scenario, &recommendation, None).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("targetWaitSeconds: 15.0"), "{text}");
+        assert!(text.contains("workerStartupSeconds: 30.0"), "{text}");
+        assert!(text.contains("kind: WorkerPodAutoScaler"), "{text}");
+    }
 }

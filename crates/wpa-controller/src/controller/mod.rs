@@ -1,8 +1,9 @@
 //! The controller: kube-runtime's [`Controller`](kube::runtime::Controller)
 //! over WorkerPodAutoScalers. Each WPA is reconciled when it changes, when
 //! its queue's snapshot changes (`reconcile_on`), at least every resync
-//! period (`Action::requeue`), and, after a transient write error, after
-//! its own backoff (`error_policy`). `--wpa-threads` is its concurrency.
+//! period (`Action::requeue`), when a wait-target WPA's held scale down
+//! becomes due (sooner than the resync), and, after a transient write error, after its own
+//! backoff (`error_policy`). `--wpa-threads` is its concurrency.
 
 mod caches;
 mod reconcile;
@@ -59,7 +60,8 @@ pub struct ControllerConfig {
     pub wpa_threads: usize,
     /// `--wpa-default-max-disruption`.
     pub default_max_disruption: MaxDisruption,
-    /// `--scale-down-delay-after-last-scale-activity`.
+    /// `--scale-down-delay-after-last-scale-activity`. A WPA with
+    /// `targetWaitSeconds` waits its own `workerStartupSeconds` instead.
     pub scale_down_delay: Duration,
     /// `--k8s-api-qps` (0: unlimited).
     pub api_qps: f64,
@@ -286,6 +288,8 @@ impl Controller {
 async fn reconcile_wpa(wpa: Arc<WorkerPodAutoScaler>, ctx: Arc<Context>) -> Result<Action, Error> {
     match reconcile::reconcile(&ctx, &wpa).await {
         Outcome::Settled => Ok(Action::requeue(ctx.config.resync())),
+        // A held scale down is acted on when due, not up to a resync late.
+        Outcome::DueIn(due) => Ok(Action::requeue(due.min(ctx.config.resync()))),
         Outcome::Retry => Err(Error::TransientWrite {
             namespace: wpa.namespace().unwrap_or_default(),
             name: wpa.name_any(),

@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use futures::channel::mpsc;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use tokio::task::JoinHandle;
-use wpa_core::{Plan, ReconcileError, ScaleTarget, TargetReplicas};
+use wpa_core::{HoldReason, Plan, ReconcileError, ScaleOperation, ScaleTarget, TargetReplicas};
 use wpa_kube::{
     KubeScaleTarget, WorkerPodAutoScaler, WorkerPodAutoScalerStatus, WpaEvents, invalid_spec_event,
     scale_event, scale_failed_event, write_status,
@@ -124,7 +124,15 @@ pub(crate) enum Outcome {
     /// A write failed with a transient error (5xx, 429, timeout, conflict):
     /// retried after the WPA's backoff, not at the next resync.
     Retry,
+    /// Done, with a wait-target WPA's scale down held by its
+    /// `workerStartupSeconds` until after this: reconciled again then, or
+    /// at the resync if that comes first.
+    DueIn(Duration),
 }
+
+/// Past a held scale down's due time: `LastScaleTime + delay` must be
+/// strictly before now.
+const DUE_SLACK: Duration = Duration::from_millis(10);
 
 /// A [`ScaleTarget`] reading replicas from the reflector cache and writing
 /// through the scale subresource.
@@ -218,8 +226,12 @@ pub(crate) fn inputs(
     if let Some(subscription) = &state.subscription {
         subscription.set_replicas(replicas.current);
         // Only a spec with the rate floor makes the SQS poller pay
-        // CloudWatch for the arrival rate, as in the reference.
-        subscription.set_needs_arrival_rate(valid.spec.seconds_to_process_one_job() > 0.0);
+        // CloudWatch for the arrival rate, as in the reference; the
+        // wait-target policy sizes on the rate too (its validation requires
+        // secondsToProcessOneJob > 0, so it is always among them).
+        subscription.set_needs_arrival_rate(
+            valid.spec.seconds_to_process_one_job() > 0.0 || valid.spec.wait_target().is_some(),
+        );
     }
     let stored = wpa
         .status
@@ -343,7 +355,7 @@ pub(crate) async fn reconcile(ctx: &Context, wpa: &WorkerPodAutoScaler) -> Outco
     let outcome = reconcile_with(ctx, wpa, &mut state).await;
     state.failures = match outcome {
         Outcome::Retry => state.failures.saturating_add(1),
-        Outcome::Settled => 0,
+        Outcome::Settled | Outcome::DueIn(_) => 0,
     };
     if ctx.wpas.get(&ObjectRef::from_obj(wpa)).is_some() {
         ctx.put_state(key, state);
@@ -454,7 +466,16 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
             },
             now,
         );
-    let outcome = save_status(ctx, wpa, state, next).await;
+    // Only the wait-target policy acts when its hold ends: the reference
+    // acts at the resync after its delay, and so does a WPA without one.
+    let waits_for_target = plan.decision.inputs.spec.wait_target().is_some();
+    let outcome = match (save_status(ctx, wpa, state, next).await, plan.operation) {
+        (
+            Outcome::Settled,
+            ScaleOperation::ScaleDownHeld(HoldReason::ScaleDownDelay { remaining }),
+        ) if waits_for_target => Outcome::DueIn(remaining.saturating_add(DUE_SLACK)),
+        (outcome, _) => outcome,
+    };
     let signed = |value: Option<u32>| value.map_or(-1.0, f64::from);
     ctx.metrics.observe(
         WpaLabels {
