@@ -3,7 +3,9 @@
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p workerpodautoscaler \
+# `controller`: `run`, `watch` and `crd` (the default build has only
+# `simulate` and `decide`).
+RUN cargo build --release --locked -p workerpodautoscaler --features controller \
  && cp target/release/workerpodautoscaler /workerpodautoscaler
 
 # distroless/cc: glibc, libgcc and CA certificates, no shell; runs as

@@ -669,7 +669,11 @@ mod tests {
                 r#"{{"queueMessages":1010,"inFlightMessages":10,"targetMessagesPerWorker":10,"currentReplicas":30,"availableReplicas":10,"minReplicas":0,"maxReplicas":500,"secondsToProcessOneJob":1,"targetWaitSeconds":20{extra}}}"#
             )
         };
-        let (output, any_error) = decide(&format!("{}\n{}\n", line(""), line(r#","workerStartupSeconds":0"#)));
+        let (output, any_error) = decide(&format!(
+            "{}\n{}\n",
+            line(""),
+            line(r#","workerStartupSeconds":0"#)
+        ));
         assert!(!any_error, "{output}");
         let answers: Vec<Value> = output
             .lines()
@@ -690,10 +694,22 @@ mod tests {
         assert!(answers[1]["desiredReplicas"].as_u64().unwrap() < 65);
 
         for (fields, message) in [
-            (r#""inFlightMessages":-3,"secondsToProcessOneJob":1"#, "inFlightMessages must not be negative, got -3"),
-            (r#""oldestMessageAgeSeconds":-1,"secondsToProcessOneJob":1"#, "oldestMessageAgeSeconds must be a finite number >= 0, got -1"),
-            (r#""workerStartupSeconds":"soon","secondsToProcessOneJob":1"#, "workerStartupSeconds must be a number, got"),
-            (r#""secondsToProcessOneJob":0"#, "targetWaitSeconds needs secondsToProcessOneJob (> 0)"),
+            (
+                r#""inFlightMessages":-3,"secondsToProcessOneJob":1"#,
+                "inFlightMessages must not be negative, got -3",
+            ),
+            (
+                r#""oldestMessageAgeSeconds":-1,"secondsToProcessOneJob":1"#,
+                "oldestMessageAgeSeconds must be a finite number >= 0, got -1",
+            ),
+            (
+                r#""workerStartupSeconds":"soon","secondsToProcessOneJob":1"#,
+                "workerStartupSeconds must be a number, got",
+            ),
+            (
+                r#""secondsToProcessOneJob":0"#,
+                "targetWaitSeconds needs secondsToProcessOneJob (> 0)",
+            ),
         ] {
             let bad = format!(
                 r#"{{"queueMessages":5,"targetMessagesPerWorker":10,"currentReplicas":3,"minReplicas":0,"maxReplicas":50,"targetWaitSeconds":20,{fields}}}"#

@@ -352,4 +352,167 @@ mod tests {
             Err(WatchError::Sqs(_))
         ));
     }
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        watch: WatchArgs,
+    }
+
+    fn parse(extra: &[&str]) -> WatchArgs {
+        use clap::Parser as _;
+        let base = [
+            "watch",
+            "--queue-uri",
+            "beanstalk://h:1/t",
+            "--min-replicas",
+            "0",
+            "--max-replicas",
+            "50",
+            "--target-messages-per-worker",
+            "100",
+        ];
+        Cli::try_parse_from(base.iter().chain(extra)).unwrap().watch
+    }
+
+    /// A queue that always says the same.
+    struct Fixed(wpa_core::QueueSnapshot);
+
+    impl wpa_core::QueueMetrics for Fixed {
+        type Error = Infallible;
+        async fn snapshot(&mut self) -> Result<wpa_core::QueueSnapshot, Infallible> {
+            Ok(self.0)
+        }
+    }
+
+    /// `--target-wait-seconds` / `--worker-startup-seconds` reach the
+    /// decision as the loop takes it (same spec, same delay flag, same
+    /// reason text), and the scale down waits the start-up time instead of
+    /// `--scale-down-delay-after-last-scale-activity`.
+    #[test]
+    fn wait_target_flags_reach_the_decision_and_its_reason() {
+        use wpa_core::QueueSnapshot;
+        for flag in ["--target-wait-seconds", "--target-wait"] {
+            let args = parse(&[
+                "--seconds-to-process-one-job",
+                "2",
+                flag,
+                "30",
+                "--worker-startup-seconds",
+                "5",
+            ]);
+            let (_, spec) = prepare(&args).unwrap();
+            let target = spec.wait_target().expect("the wait-target policy");
+            assert_eq!(target.target_wait_seconds(), 30.0, "{flag}");
+            assert_eq!(target.worker_startup_seconds(), 5.0, "{flag}");
+        }
+        let args = parse(&[
+            "--seconds-to-process-one-job",
+            "2",
+            "--target-wait",
+            "30",
+            "--worker-startup-seconds",
+            "5",
+        ]);
+        let (_, spec) = prepare(&args).unwrap();
+        let delay = args.defaults.scale_down_delay_after_last_scale_activity;
+        assert_eq!(delay, Duration::from_secs(600));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut target = MemoryTarget { replicas: 4 };
+        // 10 workers busy on average (300 per minute of 2 s jobs).
+        let busy = QueueSnapshot::new(4)
+            .with_in_flight(4)
+            .with_arrival_rate(300.0)
+            .unwrap();
+        let up = runtime
+            .block_on(reconcile(
+                &mut Fixed(busy),
+                &mut target,
+                &spec,
+                delay,
+                None,
+                now,
+            ))
+            .unwrap();
+        assert_eq!(up.operation, ScaleOperation::ScaleUp);
+        assert!(target.replicas > 10, "more than the reference's 10");
+        let reason = up.decision.to_string();
+        assert!(
+            reason.starts_with("99% of waits under 30 s need"),
+            "{reason}"
+        );
+
+        // Drained 2 s after that scale: held 3 s more, not 598 s.
+        let idle = QueueSnapshot::new(0)
+            .with_in_flight(0)
+            .with_arrival_rate(0.0)
+            .unwrap();
+        let later = now + Duration::from_secs(2);
+        let held = runtime
+            .block_on(reconcile(
+                &mut Fixed(idle),
+                &mut target,
+                &spec,
+                delay,
+                up.status.last_scale_time,
+                later,
+            ))
+            .unwrap();
+        assert_eq!(
+            held.operation,
+            ScaleOperation::ScaleDownHeld(HoldReason::ScaleDownDelay {
+                remaining: Duration::from_secs(3)
+            })
+        );
+        let down = runtime
+            .block_on(reconcile(
+                &mut Fixed(idle),
+                &mut target,
+                &spec,
+                delay,
+                up.status.last_scale_time,
+                now + Duration::from_secs(6),
+            ))
+            .unwrap();
+        assert_eq!(down.operation, ScaleOperation::ScaleDown);
+        assert_eq!(target.replicas, 0);
+
+        // Without the flags: the reference's rules and delay.
+        let (_, reference) = prepare(&parse(&["--seconds-to-process-one-job", "2"])).unwrap();
+        assert!(reference.wait_target().is_none());
+    }
+
+    #[test]
+    fn a_wait_target_without_a_job_time_is_a_spec_error() {
+        let error = prepare(&parse(&["--target-wait-seconds", "30"])).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                WatchError::Spec(wpa_core::Error::WaitTargetNeedsJobTime)
+            ),
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid spec: targetWaitSeconds needs secondsToProcessOneJob"),
+            "{error}"
+        );
+        let error = prepare(&parse(&[
+            "--seconds-to-process-one-job",
+            "2",
+            "--target-wait-seconds",
+            "30",
+            "--worker-startup-seconds",
+            "-1",
+        ]))
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("workerStartupSeconds"),
+            "{error}"
+        );
+    }
 }

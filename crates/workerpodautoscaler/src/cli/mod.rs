@@ -14,21 +14,30 @@
 //! | [`values`] | durations (plain seconds or humantime), the interval rule, maxDisruption | all |
 //!
 //! The process around the controller (kube client, metrics port) is
-//! `run`'s alone: [`crate::run`].
+//! `run`'s alone (`crate::run`). `LogArgs`, `QueueArgs` and `signal`
+//! exist only with the `controller` feature, as `run` and `watch` do.
 
+#[cfg(feature = "controller")]
 mod logging;
 mod queue;
+#[cfg(feature = "controller")]
 pub(crate) mod signal;
+// `SpecArgs::raw` is `watch`'s alone.
+#[cfg_attr(not(feature = "controller"), allow(dead_code))]
 mod spec;
 pub(crate) mod values;
 
+#[cfg(feature = "controller")]
 pub(crate) use logging::LogArgs;
-#[cfg(test)]
+#[cfg(all(test, feature = "controller"))]
 pub(crate) use logging::LogFormat;
-pub(crate) use queue::{PollArgs, QueueArgs};
+pub(crate) use queue::PollArgs;
+#[cfg(feature = "controller")]
+pub(crate) use queue::QueueArgs;
 pub(crate) use spec::{DefaultsArgs, SpecArgs};
 
 /// `a, b,,c` as `["a", "b", "c"]`.
+#[cfg(feature = "controller")]
 pub(crate) fn comma_list(text: &str) -> Vec<String> {
     text.split(',')
         .map(str::trim)

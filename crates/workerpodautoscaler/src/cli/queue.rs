@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "controller")]
 use wpa_poller::PollerConfig;
 
 use super::values::interval;
 
 /// How the queues are polled.
+#[cfg(feature = "controller")]
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub(crate) struct QueueArgs {
     #[command(flatten)]
@@ -91,6 +93,7 @@ impl PollArgs {
     }
 }
 
+#[cfg(feature = "controller")]
 impl QueueArgs {
     /// The poller schedule of SQS queues.
     #[must_use]
