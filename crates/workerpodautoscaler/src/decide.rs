@@ -13,7 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use wpa_core::{
-    Idleness, MaxDisruption, QueueSnapshot, RawWpaSpec, ScaleOperation, TargetReplicas, plan,
+    History, Idleness, MaxDisruption, Observation, QueueSnapshot, RawWpaSpec, ScaleOperation,
+    TargetReplicas, plan_with_history,
 };
 
 use crate::cli::DefaultsArgs;
@@ -40,6 +41,9 @@ Wait-target policy (selected by targetWaitSeconds; needs secondsToProcessOneJob)
   inFlightMessages         messages held by workers (absent or -1 = unknown)
   oldestMessageAgeSeconds  age of the oldest waiting message (absent = unknown)
   availableReplicas        ready replicas (absent = currentReplicas)
+  previousQueueMessages, previousQueueMessagesSecondsAgo
+                           the last step's queueMessages and its age: the
+                           backlog's growth (absent = unknown)
 Output: {\"desiredReplicas\":N,\"scaleOperation\":\"scale-up|scale-down|none\",\"reason\":\"...\"}
      or {\"error\":\"...\"}; exit status 1 if any line was an error.")]
 pub(crate) struct DecideArgs {
@@ -88,6 +92,8 @@ struct Input {
     in_flight_messages: Field<i64>,
     oldest_message_age_seconds: Field<f64>,
     available_replicas: Field<i64>,
+    previous_queue_messages: Field<i64>,
+    previous_queue_messages_seconds_ago: Field<f64>,
 }
 
 /// One field of a line: absent (or `null`), a value of its type, or the
@@ -350,20 +356,7 @@ fn decide_line(
     .with_idleness(idleness(input.idle_workers)?);
     let snapshot = match input.in_flight_messages.get("inFlightMessages")? {
         None | Some(-1) => snapshot,
-        Some(count) => snapshot.with_in_flight(u32::try_from(count).map_err(|_| {
-            if count < 0 {
-                wpa_core::Error::Negative {
-                    field: "inFlightMessages",
-                    value: count,
-                }
-            } else {
-                wpa_core::Error::TooLarge {
-                    field: "inFlightMessages",
-                    value: count,
-                    max: i64::from(u32::MAX),
-                }
-            }
-        })?),
+        Some(count) => snapshot.with_in_flight(count_field("inFlightMessages", count)?),
     };
     let snapshot = match input
         .oldest_message_age_seconds
@@ -426,13 +419,64 @@ fn decide_line(
         }
     };
 
-    let step = plan(&spec, snapshot, replicas, delay, last_scale_time, now);
+    let last_observation = match (
+        input.previous_queue_messages.get("previousQueueMessages")?,
+        input
+            .previous_queue_messages_seconds_ago
+            .get("previousQueueMessagesSecondsAgo")?,
+    ) {
+        (Some(messages), Some(ago)) if ago.is_finite() && ago >= 0.0 => {
+            let messages = count_field("previousQueueMessages", messages)?;
+            now.checked_sub(Duration::from_secs_f64(ago.min(MAX_SECONDS)))
+                .map(|at| Observation { messages, at })
+        }
+        (Some(_), Some(ago)) => {
+            return Err(LineError::InvalidDelay {
+                field: "previousQueueMessagesSecondsAgo",
+                value: ago,
+            });
+        }
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(wpa_core::Error::Missing {
+                field: "previousQueueMessagesSecondsAgo",
+            }
+            .into());
+        }
+        (None, Some(_)) => {
+            return Err(wpa_core::Error::Missing {
+                field: "previousQueueMessages",
+            }
+            .into());
+        }
+    };
+    let history = History {
+        last_scale_time,
+        last_observation,
+    };
+    let step = plan_with_history(&spec, snapshot, replicas, delay, history, now);
     // Writing to a String cannot fail.
     let _ = write!(reason, "{}", step.decision);
     if let ScaleOperation::ScaleDownHeld(_) = step.operation {
         let _ = write!(reason, "; {}", step.operation);
     }
     Ok((step.decision.desired_replicas, step.operation))
+}
+
+/// A message count: not negative, within 32 bits.
+fn count_field(field: &'static str, value: i64) -> Result<u32, LineError> {
+    u32::try_from(value).map_err(|_| {
+        if value < 0 {
+            wpa_core::Error::Negative { field, value }.into()
+        } else {
+            wpa_core::Error::TooLarge {
+                field,
+                value,
+                max: i64::from(u32::MAX),
+            }
+            .into()
+        }
+    })
 }
 
 /// `idleWorkers`: a count, `"all"`, or unknown (absent, null, -1).
@@ -692,6 +736,19 @@ mod tests {
         );
         // Pods that start at once need fewer.
         assert!(answers[1]["desiredReplicas"].as_u64().unwrap() < 65);
+        // A backlog that grew by 1,000 in 10 s: 100 msg/s more arrive.
+        let (grown, _) = decide(&format!(
+            "{}\n",
+            line(r#","previousQueueMessages":10,"previousQueueMessagesSecondsAgo":10"#)
+        ));
+        let grown: Value = serde_json::from_str(grown.trim()).unwrap();
+        assert!(grown["desiredReplicas"].as_u64().unwrap() > 65, "{grown}");
+        let (half, any_error) = decide(&format!("{}\n", line(r#","previousQueueMessages":10"#)));
+        assert!(any_error);
+        assert!(
+            half.contains("previousQueueMessagesSecondsAgo is required"),
+            "{half}"
+        );
 
         for (fields, message) in [
             (

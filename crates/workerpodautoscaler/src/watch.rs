@@ -16,7 +16,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 use wpa_beanstalkd::{BeanstalkQueue, BeanstalkUri};
 use wpa_core::{
-    HoldReason, ReconcileError, ScaleOperation, ScaleTarget, TargetReplicas, WpaSpec, reconcile,
+    History, HoldReason, ReconcileError, ScaleOperation, ScaleTarget, TargetReplicas, WpaSpec,
+    reconcile_with_history,
 };
 use wpa_poller::{PollerError, Registry, Subscription};
 
@@ -222,7 +223,7 @@ async fn watch(args: &WatchArgs, queue: Queue, spec: WpaSpec) -> ExitCode {
         replicas: args.replicas,
     };
     let delay = args.defaults.scale_down_delay_after_last_scale_activity;
-    let mut last_scale_time = None;
+    let mut history = History::default();
     let mut next_resync = Instant::now() + resync;
     let shutdown = cli::signal::terminated();
     tokio::pin!(shutdown);
@@ -242,12 +243,12 @@ async fn watch(args: &WatchArgs, queue: Queue, spec: WpaSpec) -> ExitCode {
         }
         next_resync = Instant::now() + resync;
         let now = SystemTime::now();
-        let plan = match reconcile(
+        let plan = match reconcile_with_history(
             &mut subscription,
             &mut target,
             &spec,
             delay,
-            last_scale_time,
+            history,
             now,
         )
         .await
@@ -265,7 +266,7 @@ async fn watch(args: &WatchArgs, queue: Queue, spec: WpaSpec) -> ExitCode {
                 continue;
             }
         };
-        last_scale_time = plan.status.last_scale_time;
+        history = History::after(&plan, now);
         subscription.set_replicas(target.replicas);
         if let ScaleOperation::ScaleDownHeld(HoldReason::ScaleDownDelay { remaining }) =
             plan.operation
@@ -313,6 +314,7 @@ fn rfc3339(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wpa_core::reconcile;
 
     use std::time::UNIX_EPOCH;
 

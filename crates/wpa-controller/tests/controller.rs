@@ -816,9 +816,9 @@ fn pools_for_the_load() -> (u32, u32) {
         current: 4,
         available: 4,
     };
-    let ours = wpa_core::decide(&spec, &queue, four);
+    let ours = wpa_core::decide(&spec, &queue, four, None);
     assert_eq!(ours.rule, Rule::WaitTargetUp, "{ours}");
-    let theirs = wpa_core::decide(&spec.without_wait_target(), &queue, four);
+    let theirs = wpa_core::decide(&spec.without_wait_target(), &queue, four, None);
     (ours.desired_replicas, theirs.desired_replicas)
 }
 

@@ -16,7 +16,9 @@ use crate::{Idleness, MaxDisruption, QueueSnapshot, TargetReplicas, WpaSpec};
 
 /// Decides with the policy the spec selects: the wait-target policy
 /// (`crate::wait_target`) when `targetWaitSeconds` is set, otherwise the
-/// reference's rules ([`desired_replicas`]), bit for bit.
+/// reference's rules ([`desired_replicas`]), bit for bit. `backlog_growth`
+/// (messages per second since the last step, [`crate::History`]) only
+/// matters to the wait-target policy.
 ///
 /// ```
 /// use wpa_core::{decide, MaxDisruption, QueueSnapshot, RawWpaSpec, Rule, TargetReplicas};
@@ -32,17 +34,24 @@ use crate::{Idleness, MaxDisruption, QueueSnapshot, TargetReplicas, WpaSpec};
 /// .validate(MaxDisruption::DEFAULT)?;
 /// // 300 msg/min of 2 s jobs: 10 workers busy on average.
 /// let queue = QueueSnapshot::new(0).with_arrival_rate(300.0)?;
-/// let decision = decide(&spec, &queue, TargetReplicas { current: 4, available: 4 });
+/// let decision = decide(&spec, &queue, TargetReplicas { current: 4, available: 4 }, None);
 /// assert_eq!(decision.rule, Rule::WaitTargetUp);
 /// assert_eq!(decision.desired_replicas, 11);
 /// # Ok::<(), wpa_core::Error>(())
 /// ```
 #[must_use]
 #[inline]
-pub fn decide(spec: &WpaSpec, queue: &QueueSnapshot, replicas: TargetReplicas) -> Decision {
+pub fn decide(
+    spec: &WpaSpec,
+    queue: &QueueSnapshot,
+    replicas: TargetReplicas,
+    backlog_growth: Option<f64>,
+) -> Decision {
     match spec.wait_target() {
         None => desired_replicas(spec, queue, replicas.current),
-        Some(target) => crate::wait_target::desired_replicas(spec, target, queue, replicas),
+        Some(target) => {
+            crate::wait_target::desired_replicas(spec, target, queue, replicas, backlog_growth)
+        }
     }
 }
 

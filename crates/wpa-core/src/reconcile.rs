@@ -72,6 +72,60 @@ pub struct WpaStatus {
     pub last_scale_time: Option<SystemTime>,
 }
 
+/// One observation of the queue a step decided on: its message count, and
+/// when. The wait-target policy reads the backlog's growth from the last
+/// one (a rate that lags, like CloudWatch's, cannot tell a burst has begun).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Observation {
+    /// Visible plus in-flight messages.
+    pub messages: u32,
+    /// When the step decided on them.
+    pub at: SystemTime,
+}
+
+/// What a WPA's controller keeps from one step to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct History {
+    /// `LastScaleTime`.
+    pub last_scale_time: Option<SystemTime>,
+    /// The last step's observation (`None`: the first step, or after a
+    /// restart).
+    pub last_observation: Option<Observation>,
+}
+
+impl History {
+    /// Only a `LastScaleTime` (what the reference keeps).
+    #[must_use]
+    pub const fn since(last_scale_time: Option<SystemTime>) -> Self {
+        History {
+            last_scale_time,
+            last_observation: None,
+        }
+    }
+
+    /// What to keep after `plan`, decided at `now`.
+    #[must_use]
+    pub fn after(plan: &Plan, now: SystemTime) -> Self {
+        History {
+            last_scale_time: plan.status.last_scale_time,
+            last_observation: Some(Observation {
+                messages: plan.snapshot.messages(),
+                at: now,
+            }),
+        }
+    }
+
+    /// How fast the backlog grew since the last observation, messages per
+    /// second (negative: it shrank); `None` without one, or when less than
+    /// a second has passed (too short to tell).
+    #[must_use]
+    pub fn backlog_growth(&self, messages: u32, now: SystemTime) -> Option<f64> {
+        let last = self.last_observation?;
+        let elapsed = now.duration_since(last.at).ok()?.as_secs_f64();
+        (elapsed >= 1.0).then(|| (f64::from(messages) - f64::from(last.messages)) / elapsed)
+    }
+}
+
 /// Everything one reconcile step decided, for logs, status and output.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Plan {
@@ -112,7 +166,31 @@ pub fn plan(
     last_scale_time: Option<SystemTime>,
     now: SystemTime,
 ) -> Plan {
-    let decision = decide(spec, &snapshot, replicas);
+    plan_with_history(
+        spec,
+        snapshot,
+        replicas,
+        scale_down_delay,
+        History::since(last_scale_time),
+        now,
+    )
+}
+
+/// [`plan`] with everything the controller keeps: the wait-target policy
+/// also reads the backlog's growth since the last observation. Keep
+/// [`History::after`] the returned plan for the next step.
+#[must_use]
+pub fn plan_with_history(
+    spec: &WpaSpec,
+    snapshot: QueueSnapshot,
+    replicas: TargetReplicas,
+    scale_down_delay: Duration,
+    history: History,
+    now: SystemTime,
+) -> Plan {
+    let last_scale_time = history.last_scale_time;
+    let growth = history.backlog_growth(snapshot.messages(), now);
+    let decision = decide(spec, &snapshot, replicas, growth);
     // The wait-target policy waits its own hold, not the controller's delay.
     let scale_down_delay = spec
         .wait_target()
@@ -189,19 +267,36 @@ where
     Q: QueueMetrics,
     T: ScaleTarget,
 {
+    reconcile_with_history(
+        queue,
+        target,
+        spec,
+        scale_down_delay,
+        History::since(last_scale_time),
+        now,
+    )
+    .await
+}
+
+/// [`reconcile`] with everything the controller keeps ([`History`]).
+pub async fn reconcile_with_history<Q, T>(
+    queue: &mut Q,
+    target: &mut T,
+    spec: &WpaSpec,
+    scale_down_delay: Duration,
+    history: History,
+    now: SystemTime,
+) -> Result<Plan, ReconcileError<Q::Error, T::Error>>
+where
+    Q: QueueMetrics,
+    T: ScaleTarget,
+{
     let snapshot = queue.snapshot().await.map_err(ReconcileError::Queue)?;
     let replicas = target
         .replicas()
         .await
         .map_err(ReconcileError::ReadTarget)?;
-    let step = plan(
-        spec,
-        snapshot,
-        replicas,
-        scale_down_delay,
-        last_scale_time,
-        now,
-    );
+    let step = plan_with_history(spec, snapshot, replicas, scale_down_delay, history, now);
     if step.operation.changes_replicas() {
         let replicas = step.decision.desired_replicas;
         target

@@ -5,9 +5,11 @@
 //! rules in `decision.rs` decide, bit for bit. The model, in four steps:
 //!
 //! 1. **Load.** Workers busy on average: `a = max(rate * secondsToProcessOneJob,
-//!    in-flight messages)`. The rate is what the adapter measured; the
-//!    in-flight count is real time, so a rate that lags (CloudWatch) or is
-//!    unknown cannot hide work being done now.
+//!    in-flight - sqrt(in-flight))`. The rate is what the adapter measured,
+//!    raised while messages wait to what the workers take plus the
+//!    backlog's growth since the last step; the in-flight count is real
+//!    time (less one standard deviation of its noise), so a rate that lags
+//!    (CloudWatch) or is unknown cannot hide work being done now.
 //! 2. **Arrivals.** The fewest workers `c` for which an M/M/c queue with
 //!    load `a` keeps `P(wait > target) <= 1%` (Erlang C:
 //!    `C(c, a) * exp(-(c - a) * target / secondsToProcessOneJob)`).
@@ -42,14 +44,18 @@ pub const WAIT_TARGET_QUANTILE_MISS: f64 = 0.01;
 /// The least extra load the pool must be oversized for before it shrinks.
 pub const MIN_SCALE_DOWN_HEADROOM: f64 = 0.05;
 
-/// Seconds of arrivals a measured rate is assumed to count: its noise
-/// sets the band (beanstalkd's meter spans 40 to 60 s of polls; SQS
-/// counts five minutes).
-const RATE_SAMPLE_S: f64 = 30.0;
+/// Seconds of arrivals a measured rate is taken to count: its noise sets
+/// the band. Half beanstalkd's one-minute meter, a tenth of CloudWatch's
+/// five minutes: both meters are noisier than a Poisson count of their
+/// window (samples at poll edges; one-minute datapoints, cached), and 30 s
+/// keeps both steady in `simulate` (`wpa-sim`'s `steady_on_a_constant_poisson_rate`).
+pub const RATE_SAMPLE_S: f64 = 30.0;
 
-/// Extra load the pool must be oversized for before it shrinks: three
-/// standard deviations of a Poisson count of 30 s of arrivals, at least 5%. Rates measured on few messages are noisy; the band keeps such
-/// noise from flapping the pool.
+/// Extra load the pool must be oversized for before it shrinks, as a
+/// fraction: three standard deviations of a Poisson count of
+/// [`RATE_SAMPLE_S`] of arrivals at `per_second`, at least 5%. Rates
+/// counted on few messages are noisy; the band keeps that noise from
+/// flapping the pool.
 #[must_use]
 pub fn scale_down_headroom(per_second: f64) -> f64 {
     let counted = per_second * RATE_SAMPLE_S;
@@ -109,6 +115,10 @@ pub struct WaitSizing {
     pub for_backlog: u32,
     /// Seconds within which the waiting messages are to be picked up.
     pub horizon_s: f64,
+    /// Arrivals assumed over that horizon, messages per second: the
+    /// measured rate, or what the workers take plus the backlog's growth
+    /// while the pool is behind.
+    pub arriving_per_second: f64,
     /// `max(for_arrivals, for_backlog)`: what meets the target now.
     pub need: u32,
     /// What the load plus its measurement noise would need: the pool
@@ -126,11 +136,12 @@ pub fn desired_replicas(
     target: &WaitTarget,
     queue: &QueueSnapshot,
     replicas: TargetReplicas,
+    backlog_growth: Option<f64>,
 ) -> Decision {
     let current = replicas.current;
     let ready = replicas.available.min(current);
     let seconds_per_job = spec.seconds_to_process_one_job();
-    let per_second = queue.messages_sent_per_minute().unwrap_or(0.0) / 60.0;
+    let measured = queue.messages_sent_per_minute().unwrap_or(0.0) / 60.0;
     let messages = queue.messages();
 
     // 1. The load. Without an in-flight count, assume every ready worker
@@ -141,6 +152,19 @@ pub fn desired_replicas(
         .min(messages);
     let waiting = messages - in_flight;
     let busy = f64::from(in_flight);
+    // While the waiting messages would take the ready workers more than a
+    // quarter of the target to start, the arrivals are at least what the
+    // workers take plus what the backlog grew by: a measured rate that lags
+    // cannot hide a burst that has begun (and a short queue that the pool
+    // absorbs at once, or one within the count's own noise, is not one).
+    let behind = f64::from(waiting) * seconds_per_job
+        > f64::from(ready.max(1)) * target.target_wait_s / 4.0
+        && f64::from(waiting) > 2.0 * f64::from(messages).sqrt();
+    let arriving = match backlog_growth {
+        Some(growth) if behind => measured.max(growth + busy / seconds_per_job),
+        _ => measured,
+    };
+    let per_second = measured;
     let load = (per_second * seconds_per_job).max(busy - busy.sqrt());
 
     // 2. Arrivals; 3. backlog.
@@ -154,7 +178,7 @@ pub fn desired_replicas(
     // arrivals. Ready workers give one per idle worker now and one per job
     // time each; a new pod (or one still starting) one when it is ready,
     // then one per job time.
-    let needed = f64::from(waiting) + per_second * horizon_s;
+    let needed = f64::from(waiting) + arriving * horizon_s;
     let idle_now = f64::from(ready.saturating_sub(in_flight));
     let from_ready = idle_now + f64::from(ready) * horizon_s / seconds_per_job;
     let per_new_pod = 1.0 + (horizon_s - startup) / seconds_per_job;
@@ -212,6 +236,7 @@ pub fn desired_replicas(
                 for_arrivals,
                 for_backlog,
                 horizon_s,
+                arriving_per_second: arriving,
                 need,
                 keep,
                 removable,

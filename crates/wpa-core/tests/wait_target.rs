@@ -7,9 +7,14 @@ use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
 use wpa_core::{
-    Idleness, Limit, MaxDisruption, QueueSnapshot, RawWpaSpec, Rule, ScaleOperation,
-    TargetReplicas, WpaSpec, decide, desired_replicas, plan,
+    Decision, History, Idleness, Limit, MaxDisruption, Observation, QueueSnapshot, RawWpaSpec,
+    Rule, ScaleOperation, TargetReplicas, WpaSpec, desired_replicas, plan, plan_with_history,
 };
+
+/// A decision with no history (no backlog growth known).
+fn decide(spec: &WpaSpec, queue: &QueueSnapshot, replicas: TargetReplicas) -> Decision {
+    wpa_core::decide(spec, queue, replicas, None)
+}
 
 fn spec(min: u32, max: u32, seconds_per_job: f64, target_wait: f64, startup: f64) -> WpaSpec {
     WpaSpec::new(min, max, 10, seconds_per_job, MaxDisruption::DEFAULT)
@@ -84,6 +89,59 @@ fn a_backlog_is_sized_for_the_start_up_delay() {
         },
     );
     assert_eq!(starting.desired_replicas, 65);
+}
+
+/// A lagging rate (CloudWatch's) cannot hide a burst: while messages wait,
+/// the backlog's growth since the last step counts as arrivals.
+#[test]
+fn the_backlog_growth_raises_a_lagging_rate() {
+    // 20 msg/min measured, but 2,000 more messages than 20 s ago.
+    let s = spec(0, 1_000, 1.0, 20.0, 30.0);
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let q = queue(2_024, 24, 1_200.0);
+    let history = History {
+        last_scale_time: None,
+        last_observation: Some(Observation {
+            messages: 24,
+            at: now - Duration::from_secs(20),
+        }),
+    };
+    let lagging = plan(&s, q, replicas(24), Duration::ZERO, None, now);
+    let growing = plan_with_history(&s, q, replicas(24), Duration::ZERO, history, now);
+    let arriving = |plan: &wpa_core::Plan| plan.decision.inputs.wait.unwrap().arriving_per_second;
+    assert_eq!(arriving(&lagging), 20.0);
+    // 100 msg/s of growth plus 24 taken per second.
+    assert_eq!(arriving(&growing), 124.0);
+    assert!(
+        growing.decision.desired_replicas > lagging.decision.desired_replicas + 50,
+        "{} / {}",
+        growing.decision,
+        lagging.decision
+    );
+    // With nothing waiting, growth is noise: the rate stands.
+    let calm = plan_with_history(
+        &s,
+        queue(24, 24, 1_200.0),
+        replicas(24),
+        Duration::ZERO,
+        history,
+        now,
+    );
+    assert_eq!(arriving(&calm), 20.0);
+    // History::after keeps what the next step needs.
+    let next = History::after(&growing, now);
+    assert_eq!(
+        next.last_observation,
+        Some(Observation {
+            messages: 2_024,
+            at: now
+        })
+    );
+    assert_eq!(
+        next.backlog_growth(2_034, now + Duration::from_secs(10)),
+        Some(1.0)
+    );
+    assert_eq!(next.backlog_growth(2_034, now), None);
 }
 
 #[test]
@@ -333,7 +391,7 @@ proptest! {
         let reference = spec.without_wait_target();
         let snapshot = snapshot(q);
         prop_assert_eq!(
-            decide(&reference, &snapshot, replicas(current)),
+            wpa_core::decide(&reference, &snapshot, replicas(current), Some(123.0)),
             desired_replicas(&reference, &snapshot, current)
         );
     }

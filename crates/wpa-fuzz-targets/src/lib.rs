@@ -134,6 +134,51 @@ fn decide(input: &mut Unstructured<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The policy the spec selects (often the wait-target one, with in-flight
+/// counts, ready replicas and a backlog growth): never panics, stays within
+/// maxReplicas (and minReplicas below it), never removes more pods than may
+/// be free, and explains itself.
+pub fn policy_decision(data: &[u8]) {
+    let mut input = Unstructured::new(data);
+    let _ = decide_with_policy(&mut input);
+}
+
+fn decide_with_policy(input: &mut Unstructured<'_>) -> Result<()> {
+    let Ok(spec) = raw_spec(input)?.validate(MaxDisruption::DEFAULT) else {
+        return Ok(());
+    };
+    let Ok(mut snapshot) =
+        QueueSnapshot::from_signed(input.arbitrary()?, input.arbitrary()?, input.arbitrary()?)
+    else {
+        return Ok(());
+    };
+    if input.arbitrary::<bool>()? {
+        snapshot = snapshot.with_in_flight(input.arbitrary()?);
+    }
+    if input.arbitrary::<bool>()? {
+        snapshot = snapshot.with_oldest_age(Duration::from_millis(input.arbitrary()?));
+    }
+    let current = u32::try_from(count(input)?.unwrap_or(0)).unwrap_or(u32::MAX);
+    let available = u32::try_from(count(input)?.unwrap_or(0)).unwrap_or(u32::MAX);
+    let growth: Option<f64> = input.arbitrary()?;
+    let replicas = wpa_core::TargetReplicas { current, available };
+    let decision = wpa_core::decide(&spec, &snapshot, replicas, growth);
+    let desired = decision.desired_replicas;
+    assert!(desired <= spec.max_replicas(), "{decision:?}");
+    if spec.min_replicas() < spec.max_replicas() {
+        assert!(desired >= spec.min_replicas(), "{decision:?}");
+    }
+    if let Some(wait) = decision.inputs.wait {
+        let removed = current.saturating_sub(desired);
+        assert!(
+            removed <= wait.removable || desired == spec.max_replicas(),
+            "{decision:?}"
+        );
+    }
+    assert!(!decision.to_string().is_empty());
+    Ok(())
+}
+
 /// The beanstalkd reply parser: never panics on any bytes, and bytes split
 /// anywhere (at a point taken from the first byte) decode exactly as the
 /// whole: same replies, same failure.

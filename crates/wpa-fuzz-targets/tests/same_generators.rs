@@ -17,6 +17,11 @@ proptest! {
     fn decision(data in vec(any::<u8>(), 0..160)) {
         wpa_fuzz_targets::decision(&data);
     }
+
+    #[test]
+    fn policy_decision(data in vec(any::<u8>(), 0..200)) {
+        wpa_fuzz_targets::policy_decision(&data);
+    }
 }
 
 proptest! {

@@ -9,7 +9,10 @@ use futures::channel::mpsc;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use tokio::task::JoinHandle;
-use wpa_core::{HoldReason, Plan, ReconcileError, ScaleOperation, ScaleTarget, TargetReplicas};
+use wpa_core::{
+    History, HoldReason, Observation, Plan, ReconcileError, ScaleOperation, ScaleTarget,
+    TargetReplicas,
+};
 use wpa_kube::{
     KubeScaleTarget, WorkerPodAutoScaler, WorkerPodAutoScalerStatus, WpaEvents, invalid_spec_event,
     scale_event, scale_failed_event, write_status,
@@ -105,6 +108,10 @@ pub(crate) struct WpaState {
     reported: Option<String>,
     /// Transient failures in a row, for the retry backoff.
     pub(crate) failures: u32,
+    /// The queue as the last decision saw it (the wait-target policy reads
+    /// the backlog's growth from it). In memory only: after a restart, or
+    /// a new queue URI, the first decision goes without.
+    last_observation: Option<Observation>,
 }
 
 struct AbortOnDrop(JoinHandle<()>);
@@ -198,6 +205,7 @@ pub(crate) fn inputs(
     if state.uri.as_deref() != Some(valid.queue_uri.as_str()) || state.subscription.is_none() {
         state.subscription = None;
         state.forwarder = None;
+        state.last_observation = None;
         match ctx.factory.subscribe(&ctx.registry, &valid.queue_uri) {
             Ok(subscription) => {
                 state.subscription = Some(subscription);
@@ -397,17 +405,24 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
         writes: 0,
     };
     let now = ctx.clock.now();
-    let result = wpa_core::reconcile(
+    let history = History {
+        last_scale_time,
+        last_observation: state.last_observation,
+    };
+    let result = wpa_core::reconcile_with_history(
         subscription,
         &mut target,
         &valid.spec,
         ctx.config.scale_down_delay,
-        last_scale_time,
+        history,
         now,
     )
     .await;
     let plan: Plan = match result {
-        Ok(plan) => plan,
+        Ok(plan) => {
+            state.last_observation = History::after(&plan, now).last_observation;
+            plan
+        }
         Err(ReconcileError::Queue(PollerError::NotPolledYet { uri, last_error })) => {
             // The reference's "-1": no decision until the first poll.
             tracing::debug!(namespace = %namespace, wpa = %name, "queue {uri} not polled yet: {last_error:?}");

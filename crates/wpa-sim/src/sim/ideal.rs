@@ -1,10 +1,11 @@
 //! The limit row's wait: an ideal reactive scaler. Every tick it sees
-//! exactly what waits and starts one pod per waiting message not already
-//! covered by a pod starting or working (up to `maxReplicas`), and it never
-//! removes a pod, so no later message waits for one it let go. What it
+//! exactly what runs, what waits and what just arrived, and starts a pod
+//! (up to `maxReplicas`) for each job running or waiting and for each
+//! message the current rate brings within the start-up delay; it never
+//! removes one, so no later message waits for a pod it let go. What it
 //! cannot beat is the start-up delay: its p99 is the best a reactive
-//! autoscaler with the same pods can do. (Its cost is not a bound: the
-//! limit row's worker-hours are the work itself.)
+//! autoscaler with the same bounds and start-up can do. (Its cost is not a
+//! bound: the limit row's worker-hours are the work itself.)
 
 use super::Applied;
 use super::world::World;
@@ -21,6 +22,7 @@ impl IdealDriver {
 
     /// One look at the world: up for what waits, down by the free pods.
     pub(super) fn step(&mut self, world: &mut World, from: u32) -> Option<Applied> {
+        // A pod for each job running or waiting.
         let wanted = world.pods.busy().saturating_add(world.visible());
         let wanted = u32::try_from(wanted)
             .unwrap_or(u32::MAX)

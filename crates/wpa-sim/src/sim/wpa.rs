@@ -10,9 +10,9 @@
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use wpa_core::{QueueMetrics, QueueSnapshot, ScaleTarget, TargetReplicas, WpaSpec};
+use wpa_core::{History, QueueMetrics, QueueSnapshot, ScaleTarget, TargetReplicas, WpaSpec};
 
 use crate::error::SimError;
 
@@ -26,8 +26,9 @@ pub(super) struct WpaDriver {
     spec: WpaSpec,
     /// `--scale-down-delay-after-last-scale-activity`.
     delay: Duration,
-    /// The status field `reconcile` reads back.
-    last_scale_time: Option<SystemTime>,
+    /// What the controller keeps between steps (`LastScaleTime`, the last
+    /// observation).
+    history: History,
     // Boxed: keeps the driver enum small.
     poller: Box<Poller>,
     resync_ticks: u64,
@@ -46,7 +47,7 @@ impl WpaDriver {
         WpaDriver {
             spec: *spec,
             delay: scale_down_delay,
-            last_scale_time: None,
+            history: History::default(),
             poller: Box::new(Poller::new(config, spec, ticks_per_second)),
             resync_ticks: ticks(config.adapter.resync_s, ticks_per_second).max(1),
             resync_offset: ticks(config.adapter.resync_offset_s, ticks_per_second),
@@ -74,16 +75,16 @@ impl WpaDriver {
         }
         self.reconciled_on = Some(snapshot);
         let now = clock(tick, world.ticks_per_second);
-        let step = run_ready(wpa_core::reconcile(
+        let step = run_ready(wpa_core::reconcile_with_history(
             &mut CachedSnapshot(snapshot),
             &mut SimulatedDeployment(world),
             &self.spec,
             self.delay,
-            self.last_scale_time,
+            self.history,
             now,
         ))?
         .map_err(|error| SimError::Reconcile(error.to_string()))?;
-        self.last_scale_time = step.status.last_scale_time;
+        self.history = History::after(&step, now);
         Ok(step.operation.changes_replicas().then_some(Applied {
             to: step.decision.desired_replicas,
             rule: Some(step.decision.rule),
