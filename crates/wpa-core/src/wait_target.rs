@@ -5,11 +5,10 @@
 //! rules in `decision.rs` decide, bit for bit. The model, in four steps:
 //!
 //! 1. **Load.** Workers busy on average: `a = max(rate * secondsToProcessOneJob,
-//!    in-flight - sqrt(in-flight))`. The rate is what the adapter measured,
-//!    raised while messages wait to what the workers take plus the
-//!    backlog's growth since the last step; the in-flight count is real
-//!    time (less one standard deviation of its noise), so a rate that lags
-//!    (CloudWatch) or is unknown cannot hide work being done now.
+//!    in-flight - sqrt(in-flight))`. The rate is what the adapter
+//!    measured; the in-flight count is real time (less one standard
+//!    deviation of its noise), so a rate that lags (CloudWatch) or is
+//!    unknown cannot hide work being done now.
 //! 2. **Arrivals.** The fewest workers `c` for which an M/M/c queue with
 //!    load `a` keeps `P(wait > target) <= 1%` (Erlang C:
 //!    `C(c, a) * exp(-(c - a) * target / secondsToProcessOneJob)`).
@@ -19,19 +18,21 @@
 //!    pod (or one still starting) one when it is ready after
 //!    `workerStartupSeconds`, then one per job time. The backlog needs the
 //!    ready workers plus enough new ones for the waiting messages and the
-//!    arrivals of `T`.
+//!    arrivals of `T`: the measured rate, or, while the pool is behind,
+//!    what the workers take plus the backlog's growth since the last step.
 //! 4. **Hysteresis.** Up at once to `need = max(arrivals, backlog)`. Down
-//!    only when nothing waits, at most half the pods hold a message, and
-//!    the pool exceeds what the load plus three standard deviations of its
-//!    measurement noise would need (`keep`: the band),
-//!    and then to `keep`, so that a noisy rate does not flap the pool; never
-//!    removing more pods than are known not to hold a message (the queue's
-//!    idle count, or the pods beyond the in-flight count), and within
-//!    `maxDisruption` unless none of them holds one.
+//!    only when nothing waits, the pool exceeds what the load plus three
+//!    standard deviations of its measurement noise would need (`keep`: the
+//!    band), and, for jobs longer than the default 30 s grace period, at
+//!    most half the pods hold a message; then to `keep`, so that a noisy
+//!    rate does not flap the pool; never removing more pods than are known
+//!    not to hold a message (the queue's idle count, or the pods beyond the
+//!    in-flight count), and within `maxDisruption` unless none holds one.
 //!
-//! The only thing it needs from the past is `LastScaleTime`: a scale down
-//! waits [`WaitTarget::scale_down_hold`] (the start-up time) after the last
-//! scale, so that pods just added show their effect first.
+//! From the past it needs `LastScaleTime` (a scale down waits
+//! [`WaitTarget::scale_down_hold`], the start-up time, after the last
+//! scale, so that pods just added show their effect first) and the last
+//! step's message count ([`crate::History`]), both passed in.
 
 use std::time::Duration;
 
@@ -65,6 +66,10 @@ pub fn scale_down_headroom(per_second: f64) -> f64 {
         MIN_SCALE_DOWN_HEADROOM
     }
 }
+
+/// Kubernetes' default `terminationGracePeriodSeconds`: jobs this short
+/// finish when their pod is removed.
+pub const DEFAULT_GRACE_PERIOD_S: f64 = 30.0;
 
 /// Default `workerStartupSeconds`: a pod scheduled, pulled and started.
 pub const DEFAULT_WORKER_STARTUP: Duration = Duration::from_secs(30);
@@ -195,6 +200,10 @@ pub fn desired_replicas(
 
     // 4. Up at once, down past the band, never more than the idle pods.
     let holding = queue.in_flight().unwrap_or(messages).min(current);
+    // A job that ends within Kubernetes' default grace period survives its
+    // pod's removal; a longer one may not, so while over half the pods hold
+    // one, a Deployment picking victims at random would likely kill one.
+    let short_jobs = seconds_per_job <= DEFAULT_GRACE_PERIOD_S;
     let idle = queue.idle_workers(current).unwrap_or(0).min(current);
     let removable = idle.max(current - holding);
     let bounds = Bounds {
@@ -206,7 +215,7 @@ pub fn desired_replicas(
     };
     let (rule, (desired, mut limit)) = if need > current {
         (Rule::WaitTargetUp, bounds.clamp(i64::from(need)))
-    } else if keep < current && waiting == 0 && holding <= current / 2 {
+    } else if keep < current && waiting == 0 && (short_jobs || holding <= current / 2) {
         let lowest = i64::from(current - removable);
         let (desired, limit) = bounds.clamp(i64::from(keep).max(lowest));
         (Rule::WaitTargetDown, (desired, limit))

@@ -183,10 +183,16 @@ fn never_removes_a_pod_that_may_hold_a_message() {
     // 30 run, 12 hold a message, the rate says 1 busy: at most 18 go.
     let decision = decide(&s, &queue(12, 12, 6.0), replicas(30));
     assert!(decision.desired_replicas >= 12, "{decision}");
-    // Over half the pods busy: no scale down (a Deployment picks victims at
-    // random, so it would likely hit a busy one).
-    let busy = decide(&s, &queue(20, 20, 6.0), replicas(30));
+    // Jobs longer than the default grace period and over half the pods
+    // busy: no scale down (a Deployment picks victims at random, so it
+    // would likely kill a job).
+    let long = spec(0, 100, 60.0, 30.0, 30.0);
+    let busy = decide(&long, &queue(20, 20, 6.0), replicas(30));
     assert_eq!(busy.rule, Rule::WaitTargetHold, "{busy}");
+    // Jobs that end within it drain: down, but not below the busy pods.
+    let short = decide(&s, &queue(20, 20, 6.0), replicas(60));
+    assert_eq!(short.rule, Rule::WaitTargetDown, "{short}");
+    assert!(short.desired_replicas >= 20, "{short}");
     // Without an in-flight count, every message may be held.
     let unknown = decide(
         &s,
