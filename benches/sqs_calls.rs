@@ -267,6 +267,7 @@ async fn check_cloudwatch_answer(proxy: &Proxy, sqs: &aws_sdk_sqs::Client) -> Be
         long_poll: Duration::ZERO,
         short_poll: Duration::ZERO,
         arrival_rate: false,
+        oldest_age: false,
     };
     let observation = queue.observe(request, SystemTime::now()).await?;
     if let Some(error) = observation.cloudwatch_error {

@@ -219,6 +219,9 @@ async fn watch(args: &WatchArgs, queue: Queue, spec: WpaSpec) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // What the controller asks of the poller for this spec.
+    subscription.set_needs_arrival_rate(spec.seconds_to_process_one_job() > 0.0);
+    subscription.set_needs_oldest_age(spec.wait_target().is_some());
     let mut target = MemoryTarget {
         replicas: args.replicas,
     };

@@ -55,6 +55,8 @@ pub struct BeanstalkQueue {
     stats: Client,
     waker: Client,
     waker_ready: bool,
+    /// Whether the stats connection `use`s the tube (for `peek-ready`).
+    uses_tube: bool,
     rate: ArrivalRate,
     /// The rate's time origin: tokio's clock, so paused tests control it.
     epoch: Instant,
@@ -75,6 +77,7 @@ impl BeanstalkQueue {
             stats: Client::new(address.clone(), config.client.clone()),
             waker: Client::new(address, config.client),
             waker_ready: false,
+            uses_tube: false,
             rate: ArrivalRate::new(config.rate_window),
             epoch: Instant::now(),
             uri,
@@ -139,10 +142,36 @@ impl BeanstalkQueue {
 
     async fn poll_once(&mut self, request: PollRequest) -> Result<QueueSnapshot, Error> {
         if request.wake_up {
-            self.wake_up(request.long_poll).await
-        } else {
-            self.stats_snapshot().await
+            return self.wake_up(request.long_poll).await;
         }
+        let stats = self.stats.stats_tube(self.uri.tube()).await?;
+        let ready = stats.as_ref().is_some_and(|stats| stats.ready > 0);
+        let snapshot = self.build(stats, false)?;
+        if !(request.oldest_age && ready) {
+            return Ok(snapshot);
+        }
+        Ok(match self.oldest_age().await? {
+            Some(age) => snapshot.with_oldest_age(age),
+            None => snapshot,
+        })
+    }
+
+    /// The age of the job a worker would get next: `peek-ready` on the
+    /// tube, then `stats-job` (two calls, made only when a wait-target WPA
+    /// asks and jobs are ready). `None` if it was taken in between.
+    async fn oldest_age(&mut self) -> Result<Option<Duration>, Error> {
+        if !self.uses_tube {
+            self.stats.set_used_tube(self.uri.tube().clone()).await?;
+            self.uses_tube = true;
+        }
+        let Some(job) = self.stats.peek_ready().await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .stats
+            .stats_job(job.id)
+            .await?
+            .map(|stats| Duration::from_secs(stats.age)))
     }
 }
 

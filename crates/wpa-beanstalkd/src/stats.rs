@@ -137,6 +137,8 @@ pub struct JobStats {
     pub priority: u32,
     /// `ttr`.
     pub ttr: u32,
+    /// `age`: seconds since the job was put.
+    pub age: u64,
 }
 
 impl JobStats {
@@ -154,6 +156,7 @@ impl JobStats {
                 .to_owned(),
             priority: stats.number_u32("pri")?,
             ttr: stats.number_u32("ttr")?,
+            age: stats.number("age")?,
         })
     }
 }

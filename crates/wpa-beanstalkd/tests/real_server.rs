@@ -75,6 +75,7 @@ const SHORT: PollRequest = PollRequest {
     long_poll: Duration::from_secs(1),
     short_poll: Duration::from_secs(1),
     arrival_rate: false,
+    oldest_age: false,
 };
 
 #[tokio::test]
@@ -177,6 +178,7 @@ async fn wake_up_leaves_the_job_ready_with_its_priority_and_place() {
             long_poll: Duration::from_secs(10),
             short_poll: Duration::from_secs(10),
             arrival_rate: false,
+            oldest_age: false,
         })
         .await
         .unwrap();
@@ -196,6 +198,50 @@ async fn wake_up_leaves_the_job_ready_with_its_priority_and_place() {
     }
 }
 
+/// Asked for it (a wait-target WPA), a short poll reports the age of the
+/// job a worker gets next, with two more calls and only while jobs are
+/// ready; the job stays ready and first in line.
+#[tokio::test]
+async fn the_oldest_age_is_read_only_when_asked_and_jobs_are_ready() {
+    let server = server();
+    let mut queue = queue(&server, "aged");
+    let asking = PollRequest {
+        oldest_age: true,
+        ..SHORT
+    };
+    // Nothing ready: no age, and no peek (nothing to look at).
+    let empty = queue.poll(asking).await.unwrap();
+    assert_eq!(empty.oldest_age(), None);
+
+    let mut producer = producer(&server, "aged").await;
+    let first = producer.put(10, 0, 60, b"first").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    producer.put(10, 0, 60, b"second").await.unwrap();
+    let before = server_counter(&mut producer, "cmd-peek-ready").await;
+    let snapshot = queue.poll(asking).await.unwrap();
+    assert_eq!(snapshot.messages(), 2);
+    let age = snapshot.oldest_age().unwrap();
+    assert!(age >= Duration::from_secs(1), "{age:?}");
+    assert_eq!(
+        server_counter(&mut producer, "cmd-peek-ready").await,
+        before + 1
+    );
+    // Not asked: no age, no peek.
+    let plain = queue.poll(SHORT).await.unwrap();
+    assert_eq!(plain.oldest_age(), None);
+    assert_eq!(
+        server_counter(&mut producer, "cmd-peek-ready").await,
+        before + 1
+    );
+    // The job is still ready and next.
+    assert_eq!(producer.peek_ready().await.unwrap().unwrap().id, first);
+}
+
+/// A server-wide command counter from `stats`.
+async fn server_counter(client: &mut Client, name: &'static str) -> u64 {
+    client.stats().await.unwrap().number(name).unwrap()
+}
+
 #[tokio::test]
 async fn wake_up_returns_on_the_first_put_and_times_out_when_empty() {
     let server = server();
@@ -207,6 +253,7 @@ async fn wake_up_returns_on_the_first_put_and_times_out_when_empty() {
             long_poll: Duration::from_secs(1),
             short_poll: Duration::from_secs(1),
             arrival_rate: false,
+            oldest_age: false,
         })
         .await
         .unwrap();
@@ -220,6 +267,7 @@ async fn wake_up_returns_on_the_first_put_and_times_out_when_empty() {
                 long_poll: Duration::from_secs(20),
                 short_poll: Duration::from_secs(20),
                 arrival_rate: false,
+                oldest_age: false,
             })
             .await;
         (snapshot, Instant::now())
@@ -343,6 +391,7 @@ async fn recovers_from_a_server_restart_in_the_same_process() {
                 long_poll: Duration::from_secs(2),
                 short_poll: Duration::from_secs(2),
                 arrival_rate: false,
+                oldest_age: false,
             })
             .await
             .map_err(|_| ());

@@ -23,8 +23,9 @@
 //! 4. **Hysteresis.** Up at once to `need = max(arrivals, backlog)`. Down
 //!    only when nothing waits, the pool exceeds what the load plus three
 //!    standard deviations of its measurement noise would need (`keep`: the
-//!    band), and, for jobs longer than the default 30 s grace period, at
-//!    most half the pods hold a message; then to `keep`, so that a noisy
+//!    band), the rate is known (or nothing is queued), and, for jobs longer
+//!    than the default 30 s grace period, at most half the pods hold a
+//!    message; then to `keep`, so that a noisy
 //!    rate does not flap the pool; never removing more pods than are known
 //!    not to hold a message (the queue's idle count, or the pods beyond the
 //!    in-flight count), and within `maxDisruption` unless none holds one.
@@ -204,6 +205,9 @@ pub fn desired_replicas(
     // pod's removal; a longer one may not, so while over half the pods hold
     // one, a Deployment picking victims at random would likely kill one.
     let short_jobs = seconds_per_job <= DEFAULT_GRACE_PERIOD_S;
+    // Before the first rate (beanstalkd's meter needs two polls), the
+    // in-flight count alone does not say the pool is too large.
+    let rate_known = queue.messages_sent_per_minute().is_some();
     let idle = queue.idle_workers(current).unwrap_or(0).min(current);
     let removable = idle.max(current - holding);
     let bounds = Bounds {
@@ -215,7 +219,11 @@ pub fn desired_replicas(
     };
     let (rule, (desired, mut limit)) = if need > current {
         (Rule::WaitTargetUp, bounds.clamp(i64::from(need)))
-    } else if keep < current && waiting == 0 && (short_jobs || holding <= current / 2) {
+    } else if keep < current
+        && waiting == 0
+        && (short_jobs || holding <= current / 2)
+        && (rate_known || messages == 0)
+    {
         let lowest = i64::from(current - removable);
         let (desired, limit) = bounds.clamp(i64::from(keep).max(lowest));
         (Rule::WaitTargetDown, (desired, limit))

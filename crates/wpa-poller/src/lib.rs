@@ -49,6 +49,11 @@ pub struct PollRequest {
     /// measures it only then, as the reference does; one that measures it
     /// for free (beanstalkd) may ignore this.
     pub arrival_rate: bool,
+    /// A subscriber decides on the oldest waiting message's age (the
+    /// wait-target policy; see [`Subscription::set_needs_oldest_age`]). A
+    /// source that can tell it cheaply (beanstalkd: `peek-ready` and
+    /// `stats-job`, while jobs are ready) does so only then.
+    pub oldest_age: bool,
 }
 
 /// One queue, polled by the driver.
@@ -161,6 +166,8 @@ struct Subscribers {
     replicas: HashMap<u64, Option<u32>>,
     /// Subscribers that decide on the arrival rate.
     arrival_rate: HashSet<u64>,
+    /// Subscribers that decide on the oldest message's age.
+    oldest_age: HashSet<u64>,
     closed: bool,
 }
 
@@ -195,6 +202,7 @@ impl Shared {
         Demand {
             all_at_zero: subscribers.all_at_zero(),
             arrival_rate: !subscribers.arrival_rate.is_empty(),
+            oldest_age: !subscribers.oldest_age.is_empty(),
         }
     }
 }
@@ -328,6 +336,18 @@ impl Subscription {
         }
     }
 
+    /// Tells the poller whether this subscriber decides on the oldest
+    /// waiting message's age: polls ask for it ([`PollRequest::oldest_age`])
+    /// while any subscriber does, from the next poll on.
+    pub fn set_needs_oldest_age(&self, needed: bool) {
+        let mut subscribers = self.shared.lock();
+        if needed {
+            subscribers.oldest_age.insert(self.id);
+        } else {
+            subscribers.oldest_age.remove(&self.id);
+        }
+    }
+
     /// The latest snapshot, marked stale when older than the bound; `None`
     /// before the first successful poll.
     #[must_use]
@@ -404,6 +424,7 @@ impl Drop for Subscription {
         let mut subscribers = self.shared.lock();
         subscribers.replicas.remove(&self.id);
         subscribers.arrival_rate.remove(&self.id);
+        subscribers.oldest_age.remove(&self.id);
         if subscribers.replicas.is_empty() {
             subscribers.closed = true;
         }

@@ -40,6 +40,8 @@ pub struct Demand {
     pub all_at_zero: bool,
     /// Some subscriber decides on the arrival rate.
     pub arrival_rate: bool,
+    /// Some subscriber decides on the oldest message's age.
+    pub oldest_age: bool,
 }
 
 /// The schedule of one poller: what the next poll asks, when it is due,
@@ -96,6 +98,7 @@ impl Schedule {
             long_poll: self.config.long_poll,
             short_poll: self.config.short_poll,
             arrival_rate: demand.arrival_rate,
+            oldest_age: demand.oldest_age,
         }
     }
 
@@ -237,10 +240,12 @@ mod tests {
     const BUSY: Demand = Demand {
         all_at_zero: false,
         arrival_rate: false,
+        oldest_age: false,
     };
     const AT_ZERO: Demand = Demand {
         all_at_zero: true,
         arrival_rate: false,
+        oldest_age: false,
     };
 
     #[test]
@@ -286,6 +291,7 @@ mod tests {
             3 * S,
             Demand {
                 arrival_rate: true,
+                oldest_age: false,
                 ..BUSY
             },
         );
@@ -344,7 +350,7 @@ mod tests {
             let mut now = Duration::ZERO;
             let mut last_start: Option<Duration> = None;
             for (kind, millis, messages, zero, jitter) in events {
-                let demand = Demand { all_at_zero: zero, arrival_rate: false };
+                let demand = Demand { all_at_zero: zero, arrival_rate: false, oldest_age: false };
                 now = now.max(schedule.next_poll());
                 if let Some(last) = last_start {
                     prop_assert!(now >= last + config.min_poll_gap);

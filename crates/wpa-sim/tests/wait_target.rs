@@ -176,3 +176,28 @@ fn a_trace_can_arrive_as_poisson() {
         poisson.messages_arrived
     );
 }
+
+/// On beanstalkd the wait-target policy reads the oldest job's age (the
+/// shipped adapter asks `peek-ready` + `stats-job` for it); the reference's
+/// WPA never asks.
+#[test]
+fn beanstalkd_tells_the_wait_target_the_oldest_age() {
+    let mut scenario = builtin(1)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "idle-then-burst")
+        .unwrap();
+    scenario.config.backend = Backend::Beanstalkd;
+    let [wpa, _, _, wait, _] =
+        Policy::comparison_with_wait_target(&scenario.spec, 20.0, 30.0).unwrap();
+    let aged = |policy: &Policy| {
+        simulate(&scenario.config, policy, None)
+            .unwrap()
+            .events
+            .iter()
+            .filter(|e| e.snapshot.is_some_and(|s| s.oldest_age().is_some()))
+            .count()
+    };
+    assert!(aged(&wait) > 0);
+    assert_eq!(aged(&wpa), 0);
+}

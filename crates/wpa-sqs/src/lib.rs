@@ -57,7 +57,7 @@
 //!
 //! let clients = SqsClients::new(SqsOptions::default()).await;
 //! let mut queue = clients.queue("https://sqs.eu-west-1.amazonaws.com/123456789012/jobs")?;
-//! let request = PollRequest { wake_up: false, short_poll: std::time::Duration::from_secs(20), long_poll: std::time::Duration::from_secs(20), arrival_rate: false };
+//! let request = PollRequest { wake_up: false, short_poll: std::time::Duration::from_secs(20), long_poll: std::time::Duration::from_secs(20), arrival_rate: false, oldest_age: false };
 //! let snapshot = queue.poll(request).await?;
 //! println!("{} messages", snapshot.messages());
 //! # Ok(()) }

@@ -376,6 +376,7 @@ impl wpa_core::QueueMetrics for SqsQueue {
             long_poll: Duration::ZERO,
             short_poll: Duration::ZERO,
             arrival_rate: false,
+            oldest_age: false,
         };
         let observation = self.observe(request, self.clock.now()).await?;
         Ok(observation.snapshot())

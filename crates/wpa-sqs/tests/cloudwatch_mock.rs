@@ -216,6 +216,7 @@ const SHORT: PollRequest = PollRequest {
     long_poll: Duration::from_secs(20),
     short_poll: Duration::from_secs(20),
     arrival_rate: false,
+    oldest_age: false,
 };
 
 #[tokio::test]
@@ -292,6 +293,7 @@ async fn the_rate_is_measured_for_the_polls_that_ask_for_it() {
     );
     let asking = PollRequest {
         arrival_rate: true,
+        oldest_age: false,
         ..SHORT
     };
     let obs = q.observe(asking, now()).await.unwrap();
@@ -460,6 +462,7 @@ async fn a_guarded_wake_up_never_receives_and_never_asks_cloudwatch() {
         long_poll: Duration::from_millis(20),
         short_poll: Duration::from_millis(20),
         arrival_rate: false,
+        oldest_age: false,
     };
     for _ in 0..3 {
         let obs = q.observe(wake, now()).await.unwrap();

@@ -124,6 +124,7 @@ fn short() -> PollRequest {
         long_poll: Duration::from_secs(1),
         short_poll: Duration::from_secs(1),
         arrival_rate: false,
+        oldest_age: false,
     }
 }
 
@@ -133,6 +134,7 @@ fn wake_up(long_poll: Duration) -> PollRequest {
         long_poll,
         short_poll: long_poll,
         arrival_rate: false,
+        oldest_age: false,
     }
 }
 

@@ -240,6 +240,8 @@ pub(crate) fn inputs(
         subscription.set_needs_arrival_rate(
             valid.spec.seconds_to_process_one_job() > 0.0 || valid.spec.wait_target().is_some(),
         );
+        // Only the wait-target policy reads the oldest message's age.
+        subscription.set_needs_oldest_age(valid.spec.wait_target().is_some());
     }
     let stored = wpa
         .status

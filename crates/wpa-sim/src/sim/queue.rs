@@ -31,6 +31,9 @@ pub(super) struct Poller {
     /// Whether the spec sets `secondsToProcessOneJob`: only then does a
     /// subscriber ask for the rate (the controller's rule).
     measures_rate: bool,
+    /// Whether the spec has a wait target: only then is the oldest
+    /// message's age asked for (the controller's rule).
+    measures_age: bool,
     ticks_per_second: u64,
     long_ticks: u64,
     cache_ticks: u64,
@@ -59,6 +62,7 @@ impl Poller {
         Poller {
             backend: config.backend,
             measures_rate: spec.seconds_to_process_one_job() != 0.0,
+            measures_age: spec.wait_target().is_some(),
             ticks_per_second,
             long_ticks: ticks(timing.long_poll_s, ticks_per_second).max(1),
             cache_ticks: ticks(timing.cloudwatch_cache_s, ticks_per_second),
@@ -87,6 +91,7 @@ impl Poller {
         Demand {
             all_at_zero: world.replicas() == 0,
             arrival_rate: self.measures_rate,
+            oldest_age: self.measures_age,
         }
     }
 
@@ -169,6 +174,19 @@ impl Poller {
     }
 
     fn beanstalk_answer(&mut self, world: &World, woke: bool) -> QueueSnapshot {
+        let snapshot = self.beanstalk_stats(world, woke);
+        // `peek-ready` + `stats-job` when asked and a job is ready: its age.
+        let asked_age = self.request.is_some_and(|r| r.oldest_age);
+        match world.messages.oldest_tick().filter(|_| asked_age && !woke) {
+            Some(oldest) => {
+                let ticks = world.tick.saturating_sub(oldest);
+                snapshot.with_oldest_age(self.time(ticks))
+            }
+            None => snapshot,
+        }
+    }
+
+    fn beanstalk_stats(&mut self, world: &World, woke: bool) -> QueueSnapshot {
         let stats = TubeStats {
             ready: world.visible(),
             reserved: world.not_visible(),

@@ -168,6 +168,17 @@ impl MessageStore {
         self.fresh_total + self.redelivered_total
     }
 
+    /// The tick the oldest visible message arrived (a redelivered one: was
+    /// released), if any.
+    pub(super) fn oldest_tick(&self) -> Option<u64> {
+        let fresh = self.fresh.front().map(|&(tick, _)| tick);
+        let redelivered = self.redelivered.front().map(|&(tick, _)| tick);
+        match (fresh, redelivered) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Interrupted jobs' messages not visible yet.
     pub(super) fn invisible(&self) -> u64 {
         self.invisible_total
