@@ -473,26 +473,16 @@ fn write_table(out: &mut impl Write, results: &[(Scenario, Vec<Outcome>)]) -> st
     )?;
     for (scenario, outcomes) in results {
         for outcome in outcomes {
-            if outcome.policy == "LIMIT" {
-                writeln!(
-                    out,
-                    "{:<16} {:<5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9.1} {:>6} {:>8} {:>7}",
-                    scenario.name,
-                    outcome.policy,
-                    format_seconds(outcome.wait_p50_s),
-                    format_seconds(outcome.wait_p95_s),
-                    format_seconds(outcome.wait_p99_s),
-                    format_seconds(outcome.wait_max_s),
-                    outcome.peak_backlog,
-                    outcome.busy_seconds / 3_600.0,
-                    "-",
-                    outcome
-                        .drain_after_burst_s
-                        .map_or_else(|| "-".to_owned(), format_seconds),
-                    outcome.interrupted_jobs,
-                )?;
-                continue;
-            }
+            // The limit row: worker-h is the work itself; its scales are
+            // the ideal scaler's, not a policy's.
+            let (worker_hours, scales) = if outcome.policy == "LIMIT" {
+                (outcome.busy_seconds / 3_600.0, "-".to_owned())
+            } else {
+                (
+                    outcome.worker_seconds / 3_600.0,
+                    outcome.scale_operations().to_string(),
+                )
+            };
             writeln!(
                 out,
                 "{:<16} {:<5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9.1} {:>6} {:>8} {:>7}",
@@ -503,8 +493,8 @@ fn write_table(out: &mut impl Write, results: &[(Scenario, Vec<Outcome>)]) -> st
                 format_seconds(outcome.wait_p99_s),
                 format_seconds(outcome.wait_max_s),
                 outcome.peak_backlog,
-                outcome.worker_seconds / 3_600.0,
-                outcome.scale_operations(),
+                worker_hours,
+                scales,
                 outcome
                     .drain_after_burst_s
                     .map_or_else(|| "-".to_owned(), format_seconds),
