@@ -145,94 +145,44 @@ pub fn desired_replicas(
     backlog_growth: Option<f64>,
 ) -> Decision {
     let current = replicas.current;
-    let ready = replicas.available.min(current);
-    let seconds_per_job = spec.seconds_to_process_one_job();
-    let measured = queue.messages_sent_per_minute().unwrap_or(0.0) / 60.0;
     let messages = queue.messages();
-
-    // 1. The load. Without an in-flight count, assume every ready worker
-    //    holds a message while there are messages.
-    let in_flight = queue
-        .in_flight()
-        .unwrap_or(messages.min(ready))
-        .min(messages);
-    let waiting = messages - in_flight;
-    let busy = f64::from(in_flight);
-    // While the waiting messages would take the ready workers more than a
-    // quarter of the target to start, the arrivals are at least what the
-    // workers take plus what the backlog grew by: a measured rate that lags
-    // cannot hide a burst that has begun (and a short queue that the pool
-    // absorbs at once, or one within the count's own noise, is not one).
-    let behind = f64::from(waiting) * seconds_per_job
-        > f64::from(ready.max(1)) * target.target_wait_s / 4.0
-        && f64::from(waiting) > 2.0 * f64::from(messages).sqrt();
-    let arriving = match backlog_growth {
-        Some(growth) if behind => measured.max(growth + busy / seconds_per_job),
-        _ => measured,
-    };
-    let per_second = measured;
-    let load = (per_second * seconds_per_job).max(busy - busy.sqrt());
-
-    // 2. Arrivals; 3. backlog.
-    let wait_in_jobs = target.target_wait_s / seconds_per_job;
-    let cap = spec.max_replicas();
-    let for_arrivals = servers_for_wait(load, wait_in_jobs, cap);
-    let age = queue.oldest_age().map_or(0.0, |age| age.as_secs_f64());
-    let startup = target.worker_startup_s;
-    let horizon_s = (target.target_wait_s - age).max(startup + target.target_wait_s / 2.0);
-    // Pick-ups needed within the horizon: the waiting messages and the
-    // arrivals. Ready workers give one per idle worker now and one per job
-    // time each; a new pod (or one still starting) one when it is ready,
-    // then one per job time.
-    let needed = f64::from(waiting) + arriving * horizon_s;
-    let idle_now = f64::from(ready.saturating_sub(in_flight));
-    let from_ready = idle_now + f64::from(ready) * horizon_s / seconds_per_job;
-    let per_new_pod = 1.0 + (horizon_s - startup) / seconds_per_job;
-    let for_backlog = if waiting == 0 || needed <= from_ready {
-        0
-    } else {
-        ready.saturating_add(clamp_count((needed - from_ready) / per_new_pod))
-    };
-    let need = for_arrivals.max(for_backlog);
-    let headroom = scale_down_headroom(per_second);
-    let keep = servers_for_wait(load * (1.0 + headroom), wait_in_jobs, cap)
-        .max(for_backlog)
-        .max(need);
+    let mut sizing = size(spec, target, queue, replicas, backlog_growth);
 
     // 4. Up at once, down past the band, never more than the idle pods.
     let holding = queue.in_flight().unwrap_or(messages).min(current);
     // A job that ends within Kubernetes' default grace period survives its
     // pod's removal; a longer one may not, so while over half the pods hold
     // one, a Deployment picking victims at random would likely kill one.
-    let short_jobs = seconds_per_job <= DEFAULT_GRACE_PERIOD_S;
+    let short_jobs = spec.seconds_to_process_one_job() <= DEFAULT_GRACE_PERIOD_S;
     // Before the first rate (beanstalkd's meter needs two polls), the
     // in-flight count alone does not say the pool is too large.
     let rate_known = queue.messages_sent_per_minute().is_some();
     let idle = queue.idle_workers(current).unwrap_or(0).min(current);
     let removable = idle.max(current - holding);
+    sizing.removable = removable;
     let bounds = Bounds {
         current: i64::from(current),
         floor: i64::from(spec.min_replicas()),
-        max: i64::from(cap),
+        max: i64::from(spec.max_replicas()),
         // A budget matters only while some removed pod may hold a job.
         max_disruption: (removable < current).then_some(spec.max_disruption()),
     };
-    let (rule, (desired, mut limit)) = if need > current {
-        (Rule::WaitTargetUp, bounds.clamp(i64::from(need)))
-    } else if keep < current
-        && waiting == 0
+    let (rule, (desired, mut limit)) = if sizing.need > current {
+        (Rule::WaitTargetUp, bounds.clamp(i64::from(sizing.need)))
+    } else if sizing.keep < current
+        && sizing.waiting == 0
         && (short_jobs || holding <= current / 2)
         && (rate_known || messages == 0)
     {
         let lowest = i64::from(current - removable);
-        let (desired, limit) = bounds.clamp(i64::from(keep).max(lowest));
+        let (desired, limit) = bounds.clamp(i64::from(sizing.keep).max(lowest));
         (Rule::WaitTargetDown, (desired, limit))
     } else {
         (Rule::WaitTargetHold, bounds.clamp(i64::from(current)))
     };
     if rule == Rule::WaitTargetDown
         && limit == Limit::None
-        && i64::from(keep) < i64::from(current - removable)
+        && i64::from(sizing.keep) < i64::from(current - removable)
     {
         limit = Limit::IdleWorkers;
     }
@@ -247,18 +197,82 @@ pub fn desired_replicas(
             current_replicas: current,
             floor: spec.min_replicas(),
             floor_from_arrival_rate: false,
-            wait: Some(WaitSizing {
-                load,
-                waiting,
-                for_arrivals,
-                for_backlog,
-                horizon_s,
-                arriving_per_second: arriving,
-                need,
-                keep,
-                removable,
-            }),
+            wait: Some(sizing),
         },
+    }
+}
+
+/// Steps 1 to 3: the load, the workers the arrivals and the backlog need,
+/// and the band (`removable` is left for step 4).
+fn size(
+    spec: &WpaSpec,
+    target: &WaitTarget,
+    queue: &QueueSnapshot,
+    replicas: TargetReplicas,
+    backlog_growth: Option<f64>,
+) -> WaitSizing {
+    let ready = replicas.available.min(replicas.current);
+    let seconds_per_job = spec.seconds_to_process_one_job();
+    let per_second = queue.messages_sent_per_minute().unwrap_or(0.0) / 60.0;
+    let messages = queue.messages();
+
+    // 1. The load. Without an in-flight count, assume every ready worker
+    //    holds a message while there are messages.
+    let in_flight = queue
+        .in_flight()
+        .unwrap_or(messages.min(ready))
+        .min(messages);
+    let waiting = messages - in_flight;
+    let busy = f64::from(in_flight);
+    let load = (per_second * seconds_per_job).max(busy - busy.sqrt());
+
+    // 2. Arrivals.
+    let wait_in_jobs = target.target_wait_s / seconds_per_job;
+    let cap = spec.max_replicas();
+    let for_arrivals = servers_for_wait(load, wait_in_jobs, cap);
+
+    // 3. Backlog: pick-ups needed within the horizon are the waiting
+    //    messages and the arrivals. Ready workers give one per idle worker
+    //    now and one per job time each; a new pod (or one still starting)
+    //    one when it is ready, then one per job time.
+    let age = queue.oldest_age().map_or(0.0, |age| age.as_secs_f64());
+    let startup = target.worker_startup_s;
+    let horizon_s = (target.target_wait_s - age).max(startup + target.target_wait_s / 2.0);
+    // While the waiting messages would take the ready workers more than a
+    // quarter of the target to start, the arrivals are at least what the
+    // workers take plus what the backlog grew by: a measured rate that lags
+    // cannot hide a burst that has begun (and a short queue that the pool
+    // absorbs at once, or one within the count's own noise, is not one).
+    let behind = f64::from(waiting) * seconds_per_job
+        > f64::from(ready.max(1)) * target.target_wait_s / 4.0
+        && f64::from(waiting) > 2.0 * f64::from(messages).sqrt();
+    let arriving = match backlog_growth {
+        Some(growth) if behind => per_second.max(growth + busy / seconds_per_job),
+        _ => per_second,
+    };
+    let needed = f64::from(waiting) + arriving * horizon_s;
+    let idle_now = f64::from(ready.saturating_sub(in_flight));
+    let from_ready = idle_now + f64::from(ready) * horizon_s / seconds_per_job;
+    let per_new_pod = 1.0 + (horizon_s - startup) / seconds_per_job;
+    let for_backlog = if waiting == 0 || needed <= from_ready {
+        0
+    } else {
+        ready.saturating_add(clamp_count((needed - from_ready) / per_new_pod))
+    };
+
+    let need = for_arrivals.max(for_backlog);
+    let headroom = scale_down_headroom(per_second);
+    let keep = servers_for_wait(load * (1.0 + headroom), wait_in_jobs, cap).max(need);
+    WaitSizing {
+        load,
+        waiting,
+        for_arrivals,
+        for_backlog,
+        horizon_s,
+        arriving_per_second: arriving,
+        need,
+        keep,
+        removable: 0,
     }
 }
 
