@@ -27,7 +27,10 @@
 //!
 //! What it does not do: authentication, admission, schema validation,
 //! label or field selectors, garbage collection, controllers (nothing moves
-//! a Deployment's status unless [`ApiServer::set_auto_ready`] is on).
+//! a Deployment's status unless [`ApiServer::set_auto_ready`] is on, and
+//! nothing makes or removes its pods unless
+//! [`ApiServer::set_replicaset_controller`] is: then a scale deletes pods in
+//! the ReplicaSet controller's order, [`replicaset`]).
 //!
 //! The modules, one job each: `server` (the [`ApiServer`] handle and its
 //! HTTP listener), `routing` (URL layout and verbs), `store` (objects,
@@ -39,6 +42,7 @@
 mod faults;
 mod kinds;
 mod patch;
+pub mod replicaset;
 mod routing;
 mod server;
 mod status;

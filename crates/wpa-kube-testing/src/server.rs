@@ -265,6 +265,15 @@ impl ApiServer {
         self.shared.store().auto_ready = on;
     }
 
+    /// When on, the double also does the ReplicaSet controller's part of a
+    /// scale: a Deployment's or ReplicaSet's `spec.replicas` changing
+    /// creates pods (running and ready at once) or deletes the ones the
+    /// controller would pick, in its order (`pod-deletion-cost` included;
+    /// see the `replicaset` module for the rules and what is emulated).
+    pub fn set_replicaset_controller(&self, on: bool) {
+        self.shared.store().replicaset_controller = on;
+    }
+
     /// Every request received so far, in order.
     #[must_use]
     pub fn requests(&self) -> Vec<RecordedRequest> {

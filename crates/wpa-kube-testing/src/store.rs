@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 
 use crate::kinds::{has_status_subresource, kind_of};
 use crate::status::{Failure, Handled};
-use crate::workloads;
+use jiff::Timestamp;
+
+use crate::{replicaset, workloads};
 
 /// Identifies a stored object. The field order is the store's (and a
 /// list's) order.
@@ -69,7 +71,15 @@ pub(crate) struct Store {
     pub(crate) history: Vec<Change>,
     /// See [`crate::ApiServer::set_auto_ready`].
     pub(crate) auto_ready: bool,
+    /// See [`crate::ApiServer::set_replicaset_controller`].
+    pub(crate) replicaset_controller: bool,
+    /// Pods the emulated ReplicaSet controller created: its logical clock
+    /// (one second each) and the node each goes to.
+    pods_created: i64,
 }
+
+/// The logical clock's origin: 2026-01-01T00:00:00Z.
+const CLOCK_ORIGIN_S: i64 = 1_767_225_600;
 
 /// An object's `metadata.resourceVersion`.
 pub(crate) fn rv_of(object: &Value) -> Option<&str> {
@@ -149,7 +159,20 @@ impl Store {
         gv: &str,
         resource: &str,
         namespace: &str,
+        object: Value,
+    ) -> Handled {
+        self.create_at(gv, resource, namespace, object, None)
+    }
+
+    /// [`Store::create`], stamped `created` instead of the fixed creation
+    /// time (the emulated controller's pods, on its logical clock).
+    fn create_at(
+        &mut self,
+        gv: &str,
+        resource: &str,
+        namespace: &str,
         mut object: Value,
+        created: Option<String>,
     ) -> Handled {
         if !object.is_object() {
             return Err(Failure(400, "body must be an object".to_owned()));
@@ -186,12 +209,54 @@ impl Store {
         set_meta(
             &mut object,
             "creationTimestamp",
-            json!("2026-01-01T00:00:00Z"),
+            json!(created.unwrap_or_else(|| "2026-01-01T00:00:00Z".to_owned())),
         );
         object["apiVersion"] = json!(gv);
         object["kind"] = json!(kind_of(resource));
         workloads::default_replicas(resource, &mut object);
-        Ok(self.commit(&key, object, "ADDED"))
+        let created = self.commit(&key, object, "ADDED");
+        self.sync_pods(&key);
+        Ok(created)
+    }
+
+    /// The emulated ReplicaSet controller ([`crate::replicaset`]): the pods
+    /// `key`'s workload selects, brought to its `spec.replicas`.
+    fn sync_pods(&mut self, key: &Key) {
+        if !self.replicaset_controller || !workloads::has_scale_subresource(&key.resource) {
+            return;
+        }
+        let Some(workload) = self.objects.get(key).cloned() else {
+            return;
+        };
+        let replicas = workload
+            .pointer("/spec/replicas")
+            .and_then(Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(1);
+        let (keys, pods): (Vec<Key>, Vec<Value>) = self
+            .objects_of("v1", "pods", Some(&key.namespace))
+            .filter(|(_, pod)| replicaset::is_active(pod) && replicaset::selects(&workload, pod))
+            .map(|(key, pod)| (key.clone(), pod.clone()))
+            .unzip();
+        if pods.len() > replicas {
+            let order = replicaset::deletion_order(&pods, self.clock(1));
+            for &victim in order.iter().take(pods.len() - replicas) {
+                self.delete(&keys[victim]);
+            }
+        }
+        for _ in pods.len()..replicas {
+            self.pods_created += 1;
+            let node = format!("node-{}", self.pods_created % 3);
+            let at = self.clock(0);
+            let pod = replicaset::new_pod(&workload, &node, at);
+            let _ = self.create_at("v1", "pods", &key.namespace, pod, Some(at.to_string()));
+        }
+    }
+
+    /// The logical clock, `ahead` seconds after the last pod created.
+    fn clock(&self, ahead: i64) -> Timestamp {
+        Timestamp::from_second(CLOCK_ORIGIN_S + self.pods_created + ahead)
+            .unwrap_or(Timestamp::UNIX_EPOCH)
     }
 
     /// Applies `change` to the stored object at `key` as a write of
@@ -262,7 +327,12 @@ impl Store {
             // No-op writes do not bump the resourceVersion, like the server.
             return Ok(current);
         }
-        Ok(self.commit(key, next, "MODIFIED"))
+        let replicas_changed = next.pointer("/spec/replicas") != current.pointer("/spec/replicas");
+        let written = self.commit(key, next, "MODIFIED");
+        if replicas_changed {
+            self.sync_pods(key);
+        }
+        Ok(written)
     }
 
     /// A list, in pages when the client asks for them (`limit`, then
