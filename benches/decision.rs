@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wpa_core::{
-    MaxDisruption, QueueSnapshot, TargetReplicas, WpaSpec, desired_replicas, plan, scale_operation,
+    MaxDisruption, QueueSnapshot, TargetReplicas, WpaSpec, decide, desired_replicas, plan,
+    scale_operation,
 };
 
 /// 10,000 varied WPAs: every rule of the decision is exercised.
@@ -56,6 +57,29 @@ fn decision(c: &mut Criterion) {
                 delay,
                 black_box(Some(now)),
                 now,
+            )
+        })
+    });
+
+    // The wait-target policy: 20 msg/s of 1 s jobs, a 20 s target, a
+    // backlog to size (Erlang C over ~30 servers, the pick-up horizon).
+    let wait_spec = WpaSpec::new(0, 300, 10, 1.0, MaxDisruption::Percent(100))
+        .and_then(|spec| spec.with_wait_target(20.0, 30.0))
+        .unwrap();
+    let backlog = QueueSnapshot::new(400)
+        .with_in_flight(24)
+        .with_arrival_rate(1_200.0)
+        .unwrap();
+    c.bench_function("decide (one wait-target decision)", |b| {
+        b.iter(|| {
+            decide(
+                black_box(&wait_spec),
+                black_box(&backlog),
+                black_box(TargetReplicas {
+                    current: 24,
+                    available: 24,
+                }),
+                black_box(Some(15.0)),
             )
         })
     });

@@ -189,7 +189,10 @@ pub fn plan_with_history(
     now: SystemTime,
 ) -> Plan {
     let last_scale_time = history.last_scale_time;
-    let growth = history.backlog_growth(snapshot.messages(), now);
+    // Only the wait-target policy reads the growth.
+    let growth = spec
+        .wait_target()
+        .and_then(|_| history.backlog_growth(snapshot.messages(), now));
     let decision = decide(spec, &snapshot, replicas, growth);
     // The wait-target policy waits its own hold, not the controller's delay.
     let scale_down_delay = spec
