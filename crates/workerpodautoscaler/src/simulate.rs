@@ -324,7 +324,7 @@ fn scenarios(args: &SimulateOptions) -> Result<Vec<Scenario>, SimulateError> {
         config.adapter.long_poll_s = long_poll.as_secs_f64();
         let base = match &from_file {
             Some((raw, _)) => raw.clone(),
-            None => raw_of(&scenario.spec),
+            None => scenario.spec.to_raw(),
         };
         scenario.spec = args
             .spec
@@ -349,10 +349,6 @@ fn custom(
         config: SimConfig::new(workload, horizon_s, seed),
         spec: WpaSpec::new(0, 100, 10, seconds_per_job, MaxDisruption::DEFAULT)?,
     })
-}
-
-fn raw_of(spec: &WpaSpec) -> RawWpaSpec {
-    spec.to_raw()
 }
 
 /// A `WorkerPodAutoScaler` object as `kubectl apply` would take it.

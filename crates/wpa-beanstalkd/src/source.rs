@@ -144,9 +144,11 @@ impl BeanstalkQueue {
         if request.wake_up {
             return self.wake_up(request.long_poll).await;
         }
-        let stats = self.stats.stats_tube(self.uri.tube()).await?;
-        let ready = stats.as_ref().is_some_and(|stats| stats.ready > 0);
-        let snapshot = self.build(stats, false)?;
+        let snapshot = self.stats_snapshot().await?;
+        // Ready jobs: the messages that are not reserved.
+        let ready = snapshot
+            .in_flight()
+            .is_some_and(|reserved| snapshot.messages() > reserved);
         if !(request.oldest_age && ready) {
             return Ok(snapshot);
         }

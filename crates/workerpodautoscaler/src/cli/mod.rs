@@ -22,8 +22,6 @@ mod logging;
 mod queue;
 #[cfg(feature = "controller")]
 pub(crate) mod signal;
-// `SpecArgs::raw` is `watch`'s alone.
-#[cfg_attr(not(feature = "controller"), allow(dead_code))]
 mod spec;
 pub(crate) mod values;
 

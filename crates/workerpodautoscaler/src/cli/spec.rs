@@ -102,7 +102,8 @@ impl SpecArgs {
         base
     }
 
-    /// The spec these flags give alone.
+    /// The spec these flags give alone (`watch`'s).
+    #[cfg(feature = "controller")]
     #[must_use]
     pub(crate) fn raw(&self) -> RawWpaSpec {
         self.over(RawWpaSpec::default())
