@@ -50,10 +50,7 @@ fn decision(c: &mut Criterion) {
             plan(
                 black_box(&spec),
                 black_box(snapshot),
-                black_box(TargetReplicas {
-                    current: 1,
-                    available: 1,
-                }),
+                black_box(TargetReplicas::new(1, 1)),
                 delay,
                 black_box(Some(now)),
                 now,
@@ -75,10 +72,7 @@ fn decision(c: &mut Criterion) {
             decide(
                 black_box(&wait_spec),
                 black_box(&backlog),
-                black_box(TargetReplicas {
-                    current: 24,
-                    available: 24,
-                }),
+                black_box(TargetReplicas::new(24, 24)),
                 black_box(Some(15.0)),
             )
         })

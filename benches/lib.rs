@@ -74,10 +74,7 @@ impl ScaleTarget for MemoryTarget {
     type Error = std::convert::Infallible;
 
     async fn replicas(&mut self) -> Result<TargetReplicas, Self::Error> {
-        Ok(TargetReplicas {
-            current: self.0,
-            available: self.0,
-        })
+        Ok(TargetReplicas::new(self.0, self.0))
     }
 
     async fn apply(&mut self, replicas: u32) -> Result<(), Self::Error> {

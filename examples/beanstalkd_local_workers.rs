@@ -34,10 +34,7 @@ impl ScaleTarget for LocalWorkers {
 
     fn replicas(&mut self) -> impl Future<Output = Result<TargetReplicas, Infallible>> + Send {
         let current = u32::try_from(self.workers.len()).unwrap_or(u32::MAX);
-        std::future::ready(Ok(TargetReplicas {
-            current,
-            available: current,
-        }))
+        std::future::ready(Ok(TargetReplicas::new(current, current)))
     }
 
     fn apply(&mut self, replicas: u32) -> impl Future<Output = Result<(), Infallible>> + Send {

@@ -30,10 +30,7 @@ fn main() -> Result<(), wpa_core::Error> {
     // Time is an argument: pass your own clock (or a simulated one).
     let now = SystemTime::now();
     let drained = QueueSnapshot::new(0).with_idle_workers(Some(8));
-    let replicas = TargetReplicas {
-        current: 8,
-        available: 8,
-    };
+    let replicas = TargetReplicas::new(8, 8);
     let last_scale = Some(now - Duration::from_secs(120));
     let step = plan(
         &spec,

@@ -154,10 +154,7 @@ impl ScaleTarget for MemoryTarget {
     type Error = Infallible;
 
     fn replicas(&mut self) -> impl Future<Output = Result<TargetReplicas, Infallible>> + Send {
-        std::future::ready(Ok(TargetReplicas {
-            current: self.replicas,
-            available: self.replicas,
-        }))
+        std::future::ready(Ok(TargetReplicas::new(self.replicas, self.replicas)))
     }
 
     fn apply(&mut self, replicas: u32) -> impl Future<Output = Result<(), Infallible>> + Send {

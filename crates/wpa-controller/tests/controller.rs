@@ -812,10 +812,7 @@ fn pools_for_the_load() -> (u32, u32) {
         .with_in_flight(4)
         .with_arrival_rate(300.0)
         .unwrap();
-    let four = TargetReplicas {
-        current: 4,
-        available: 4,
-    };
+    let four = TargetReplicas::new(4, 4);
     let ours = wpa_core::decide(&spec, &queue, four, None);
     assert_eq!(ours.rule, Rule::WaitTargetUp, "{ours}");
     let theirs = wpa_core::decide(&spec.without_wait_target(), &queue, four, None);

@@ -34,7 +34,7 @@ use crate::{Idleness, MaxDisruption, QueueSnapshot, TargetReplicas, WpaSpec};
 /// .validate(MaxDisruption::DEFAULT)?;
 /// // 300 msg/min of 2 s jobs: 10 workers busy on average.
 /// let queue = QueueSnapshot::new(0).with_arrival_rate(300.0)?;
-/// let decision = decide(&spec, &queue, TargetReplicas { current: 4, available: 4 }, None);
+/// let decision = decide(&spec, &queue, TargetReplicas::new(4, 4), None);
 /// assert_eq!(decision.rule, Rule::WaitTargetUp);
 /// assert_eq!(decision.desired_replicas, 11);
 /// # Ok::<(), wpa_core::Error>(())
@@ -47,9 +47,12 @@ pub fn decide(
     replicas: TargetReplicas,
     backlog_growth: Option<f64>,
 ) -> Decision {
-    match spec.wait_target() {
-        None => desired_replicas(spec, queue, replicas.current),
-        Some(target) => {
+    match (spec.wait_target(), replicas.idle_pods) {
+        (None, None) => desired_replicas(spec, queue, replicas.current),
+        (None, Some(idle_pods)) => {
+            crate::idle_first::desired_replicas(spec, queue, replicas, idle_pods)
+        }
+        (Some(target), _) => {
             crate::wait_target::desired_replicas(spec, target, queue, replicas, backlog_growth)
         }
     }
@@ -90,6 +93,9 @@ pub struct DecisionInputs {
     pub floor_from_arrival_rate: bool,
     /// The wait-target policy's sizing (`None`: the reference's rules decided).
     pub wait: Option<WaitSizing>,
+    /// The per-pod signal's idle pods, when the target scales down
+    /// idle-first ([`crate::idle_first`]).
+    pub idle_pods: Option<u32>,
 }
 
 impl DecisionInputs {
@@ -149,8 +155,9 @@ pub enum Limit {
     Floor,
     /// A scale down cut short by `maxDisruption`.
     DisruptionBudget,
-    /// Wait target: a scale down cut short to the pods known not to hold a
-    /// message.
+    /// A scale down cut short to the pods known not to hold a job: the
+    /// per-pod signal's idle pods (idle-first), or, for the wait-target
+    /// policy without one, the queue's idle and in-flight counts.
     IdleWorkers,
 }
 
@@ -252,6 +259,7 @@ pub fn desired_replicas(spec: &WpaSpec, queue: &QueueSnapshot, current_replicas:
             floor: clamp_to_u32(floor),
             floor_from_arrival_rate,
             wait: None,
+            idle_pods: None,
         },
     }
 }
@@ -419,12 +427,25 @@ impl fmt::Display for Decision {
                 "; maxDisruption lets one scale down remove at most {} of {current}",
                 inputs.disruption_budget()
             ),
-            Limit::IdleWorkers => write!(
-                f,
-                "; only {} of the {current} pods are known not to hold a message: down to {}",
-                inputs.wait.map_or(0, |wait| wait.removable),
-                self.desired_replicas
-            ),
+            Limit::IdleWorkers => {
+                let removable = match (inputs.wait, inputs.idle_pods) {
+                    (Some(wait), _) => wait.removable,
+                    (None, Some(idle_pods)) => {
+                        crate::idle_first::removable(&inputs.snapshot, current, idle_pods)
+                    }
+                    (None, None) => 0,
+                };
+                let whose = if inputs.idle_pods.is_some() {
+                    "idle (the pods' busy signal)"
+                } else {
+                    "not to hold a message"
+                };
+                write!(
+                    f,
+                    "; only {removable} of the {current} pods are known {whose}: down to {}",
+                    self.desired_replicas
+                )
+            }
         }
     }
 }

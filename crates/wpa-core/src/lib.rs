@@ -35,6 +35,7 @@
 
 mod decision;
 mod error;
+pub mod idle_first;
 mod reconcile;
 mod scale;
 mod snapshot;

@@ -31,8 +31,27 @@ pub trait ScaleTarget {
     /// Current (requested) and available (ready) replicas.
     fn replicas(&mut self) -> impl Future<Output = Result<TargetReplicas, Self::Error>> + Send;
 
-    /// Sets the requested replica count.
+    /// Sets the requested replica count. After [`ScaleTarget::idle_pods`],
+    /// a scale down removes the pods it found idle first.
     fn apply(&mut self, replicas: u32) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Whether the target scales down idle-first: it can tell, right
+    /// before a scale down, how many pods may go without stopping a job
+    /// ([`ScaleTarget::idle_pods`]). Default: no, and the policies' own
+    /// limits (`maxDisruption`, the queue's idleness) apply.
+    fn idle_first(&self) -> bool {
+        false
+    }
+
+    /// Right before a scale down (only when [`ScaleTarget::idle_first`]):
+    /// how many pods may be removed without stopping a job. The target
+    /// remembers which, for the [`ScaleTarget::apply`] that follows.
+    fn idle_pods(
+        &mut self,
+        replicas: TargetReplicas,
+    ) -> impl Future<Output = Result<u32, Self::Error>> + Send {
+        async move { Ok(replicas.current) }
+    }
 }
 
 /// The replica counts of a scale target.
@@ -43,16 +62,39 @@ pub struct TargetReplicas {
     /// Ready replicas (`status.availableReplicas`): reported; the
     /// wait-target policy also counts on them (pods not ready yet serve later).
     pub available: u32,
+    /// Pods a scale down may remove without stopping a job, by the target's
+    /// per-pod busy signal (idle-first scale down, [`crate::idle_first`]);
+    /// `None`: the target has no such signal, and decisions are the
+    /// reference's.
+    pub idle_pods: Option<u32>,
 }
 
 impl TargetReplicas {
+    /// Requested and ready replicas, without a per-pod signal.
+    #[must_use]
+    pub const fn new(current: u32, available: u32) -> Self {
+        TargetReplicas {
+            current,
+            available,
+            idle_pods: None,
+        }
+    }
+
     /// Builds replica counts from Kubernetes' signed int32 fields (or any
     /// signed source), refusing negative values.
     pub fn from_signed(current: i64, available: i64) -> Result<Self, crate::Error> {
         Ok(TargetReplicas {
             current: crate::spec::replica_count("currentReplicas", Some(current))?,
             available: crate::spec::replica_count("availableReplicas", Some(available))?,
+            idle_pods: None,
         })
+    }
+
+    /// These counts with the per-pod signal's idle count.
+    #[must_use]
+    pub const fn with_idle_pods(mut self, idle_pods: u32) -> Self {
+        self.idle_pods = Some(idle_pods);
+        self
     }
 }
 
@@ -150,7 +192,7 @@ pub struct Plan {
 ///
 /// let spec = WpaSpec::new(0, 10, 2, 0.0, MaxDisruption::DEFAULT)?;
 /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-/// let replicas = TargetReplicas { current: 0, available: 0 };
+/// let replicas = TargetReplicas::new(0, 0);
 /// let step = plan(&spec, QueueSnapshot::new(1), replicas, Duration::from_secs(600), None, now);
 /// assert_eq!(step.operation, ScaleOperation::ScaleUp);
 /// assert_eq!(step.status.desired_replicas, 1);
@@ -295,11 +337,25 @@ where
     T: ScaleTarget,
 {
     let snapshot = queue.snapshot().await.map_err(ReconcileError::Queue)?;
-    let replicas = target
+    let mut replicas = target
         .replicas()
         .await
         .map_err(ReconcileError::ReadTarget)?;
-    let step = plan_with_history(spec, snapshot, replicas, scale_down_delay, history, now);
+    let idle_first = target.idle_first();
+    if idle_first {
+        // Would a scale down happen if every pod were idle? Only then are
+        // the pods asked: the signal costs nothing otherwise.
+        replicas.idle_pods = Some(replicas.current);
+    }
+    let mut step = plan_with_history(spec, snapshot, replicas, scale_down_delay, history, now);
+    if idle_first && step.operation == ScaleOperation::ScaleDown {
+        let idle = target
+            .idle_pods(replicas)
+            .await
+            .map_err(ReconcileError::ReadTarget)?;
+        replicas.idle_pods = Some(idle.min(replicas.current));
+        step = plan_with_history(spec, snapshot, replicas, scale_down_delay, history, now);
+    }
     if step.operation.changes_replicas() {
         let replicas = step.decision.desired_replicas;
         target

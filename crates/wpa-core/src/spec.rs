@@ -342,6 +342,13 @@ impl WpaSpec {
         raw.validate(self.max_disruption)
     }
 
+    /// This spec with another disruption budget.
+    #[must_use]
+    pub(crate) const fn with_max_disruption(mut self, max_disruption: MaxDisruption) -> Self {
+        self.max_disruption = max_disruption;
+        self
+    }
+
     /// This spec with the reference's rules: the wait target removed.
     #[must_use]
     pub fn without_wait_target(mut self) -> Self {

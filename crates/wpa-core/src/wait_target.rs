@@ -29,6 +29,9 @@
 //!    rate does not flap the pool; never removing more pods than are known
 //!    not to hold a message (the queue's idle count, or the pods beyond the
 //!    in-flight count), and within `maxDisruption` unless none holds one.
+//!    With an idle-first target (a per-pod busy signal,
+//!    `crate::idle_first`) the pods known idle replace all three: no
+//!    half-busy gate, no budget, at most those pods removed.
 //!
 //! From the past it needs `LastScaleTime` (a scale down waits
 //! [`WaitTarget::scale_down_hold`], the start-up time, after the last
@@ -157,21 +160,34 @@ pub fn desired_replicas(
     // Before the first rate (beanstalkd's meter needs two polls), the
     // in-flight count alone does not say the pool is too large.
     let rate_known = queue.messages_sent_per_minute().is_some();
-    let idle = queue.idle_workers(current).unwrap_or(0).min(current);
-    let removable = idle.max(current - holding);
+    let (removable, gate_open, max_disruption) = match replicas.idle_pods {
+        // Idle-first: the pods say which are idle, so neither the half-busy
+        // gate nor a budget is needed (`crate::idle_first`).
+        Some(idle_pods) => (
+            crate::idle_first::removable(queue, current, idle_pods),
+            true,
+            None,
+        ),
+        None => {
+            let idle = queue.idle_workers(current).unwrap_or(0).min(current);
+            let removable = idle.max(current - holding);
+            // A budget matters only while some removed pod may hold a job.
+            let budget = (removable < current).then_some(spec.max_disruption());
+            (removable, short_jobs || holding <= current / 2, budget)
+        }
+    };
     sizing.removable = removable;
     let bounds = Bounds {
         current: i64::from(current),
         floor: i64::from(spec.min_replicas()),
         max: i64::from(spec.max_replicas()),
-        // A budget matters only while some removed pod may hold a job.
-        max_disruption: (removable < current).then_some(spec.max_disruption()),
+        max_disruption,
     };
     let (rule, (desired, mut limit)) = if sizing.need > current {
         (Rule::WaitTargetUp, bounds.clamp(i64::from(sizing.need)))
     } else if sizing.keep < current
         && sizing.waiting == 0
-        && (short_jobs || holding <= current / 2)
+        && gate_open
         && (rate_known || messages == 0)
     {
         let lowest = i64::from(current - removable);
@@ -198,6 +214,7 @@ pub fn desired_replicas(
             floor: spec.min_replicas(),
             floor_from_arrival_rate: false,
             wait: Some(sizing),
+            idle_pods: replicas.idle_pods,
         },
     }
 }

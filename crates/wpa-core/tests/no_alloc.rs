@@ -87,10 +87,7 @@ fn deciding_allocates_nothing() {
                 let decision = desired_replicas(spec, snapshot, current);
                 let operation =
                     scale_operation(decision.desired_replicas, current, Some(now), delay, now);
-                let replicas = TargetReplicas {
-                    current,
-                    available: current,
-                };
+                let replicas = TargetReplicas::new(current, current);
                 let step = plan(spec, *snapshot, replicas, delay, None, now);
                 checksum += u64::from(decision.desired_replicas)
                     + u64::from(operation.changes_replicas())

@@ -340,10 +340,7 @@ fn plan_advances_last_scale_time_only_when_scaling() {
     let spec = spec(0, 10, 1, 0.0, "100%");
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(50_000);
     let before = Some(now - Duration::from_secs(30));
-    let replicas = TargetReplicas {
-        current: 3,
-        available: 2,
-    };
+    let replicas = TargetReplicas::new(3, 2);
     let step = plan(
         &spec,
         QueueSnapshot::new(3),
@@ -374,10 +371,7 @@ fn plan_advances_last_scale_time_only_when_scaling() {
 fn a_held_scale_down_still_reports_the_desired_count() {
     let spec = spec(0, 10, 1, 0.0, "100%");
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(50_000);
-    let replicas = TargetReplicas {
-        current: 6,
-        available: 6,
-    };
+    let replicas = TargetReplicas::new(6, 6);
     let snapshot = QueueSnapshot::new(0).with_idle_workers(Some(6));
     let step = plan(
         &spec,
@@ -395,10 +389,7 @@ fn a_held_scale_down_still_reports_the_desired_count() {
 fn a_stale_snapshot_never_scales_down() {
     let spec = spec(0, 10, 1, 0.0, "100%");
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(50_000);
-    let replicas = TargetReplicas {
-        current: 6,
-        available: 6,
-    };
+    let replicas = TargetReplicas::new(6, 6);
     let stale = QueueSnapshot::new(0)
         .with_idle_workers(Some(6))
         .marked_stale();

@@ -23,10 +23,7 @@ fn spec(min: u32, max: u32, seconds_per_job: f64, target_wait: f64, startup: f64
 }
 
 fn replicas(current: u32) -> TargetReplicas {
-    TargetReplicas {
-        current,
-        available: current,
-    }
+    TargetReplicas::new(current, current)
 }
 
 fn queue(messages: u32, in_flight: u32, per_minute: f64) -> QueueSnapshot {
@@ -83,10 +80,7 @@ fn a_backlog_is_sized_for_the_start_up_delay() {
     let starting = decide(
         &s,
         &queue(1_010, 10, 0.0),
-        TargetReplicas {
-            current: 30,
-            available: 10,
-        },
+        TargetReplicas::new(30, 10),
     );
     assert_eq!(starting.desired_replicas, 65);
 }
@@ -347,7 +341,7 @@ proptest! {
 
     #[test]
     fn within_bounds(spec in arb_spec(), q in arb_queue(), current in 0..700u32, ready in 0..700u32) {
-        let decision = decide(&spec, &snapshot(q), TargetReplicas { current, available: ready });
+        let decision = decide(&spec, &snapshot(q), TargetReplicas::new(current, ready));
         let desired = decision.desired_replicas;
         prop_assert!(desired <= spec.max_replicas(), "{decision}");
         if spec.min_replicas() < spec.max_replicas() {

@@ -135,9 +135,9 @@ fn decide(input: &mut Unstructured<'_>) -> Result<()> {
 }
 
 /// The policy the spec selects (often the wait-target one, with in-flight
-/// counts, ready replicas and a backlog growth): never panics, stays within
-/// maxReplicas (and minReplicas below it), never removes more pods than may
-/// be free, and explains itself.
+/// counts, ready replicas, a backlog growth and sometimes a per-pod idle
+/// count): never panics, stays within maxReplicas (and minReplicas below
+/// it), never removes more pods than may be free, and explains itself.
 pub fn policy_decision(data: &[u8]) {
     let mut input = Unstructured::new(data);
     let _ = decide_with_policy(&mut input);
@@ -161,12 +161,24 @@ fn decide_with_policy(input: &mut Unstructured<'_>) -> Result<()> {
     let current = u32::try_from(count(input)?.unwrap_or(0)).unwrap_or(u32::MAX);
     let available = u32::try_from(count(input)?.unwrap_or(0)).unwrap_or(u32::MAX);
     let growth: Option<f64> = input.arbitrary()?;
-    let replicas = wpa_core::TargetReplicas { current, available };
+    let mut replicas = wpa_core::TargetReplicas::new(current, available);
+    let idle_pods: Option<u32> = input.arbitrary()?;
+    if let Some(idle_pods) = idle_pods {
+        replicas = replicas.with_idle_pods(idle_pods);
+    }
     let decision = wpa_core::decide(&spec, &snapshot, replicas, growth);
     let desired = decision.desired_replicas;
     assert!(desired <= spec.max_replicas(), "{decision:?}");
     if spec.min_replicas() < spec.max_replicas() {
         assert!(desired >= spec.min_replicas(), "{decision:?}");
+    }
+    if let Some(idle_pods) = idle_pods {
+        // Idle-first: no busy pod removed, unless maxReplicas cut the pool.
+        let removable = wpa_core::idle_first::removable(&snapshot, current, idle_pods);
+        assert!(
+            current.saturating_sub(desired) <= removable || desired == spec.max_replicas(),
+            "{decision:?}"
+        );
     }
     if let Some(wait) = decision.inputs.wait {
         let removed = current.saturating_sub(desired);

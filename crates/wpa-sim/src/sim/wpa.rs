@@ -125,10 +125,7 @@ impl ScaleTarget for SimulatedDeployment<'_> {
 
     fn replicas(&mut self) -> impl Future<Output = Result<TargetReplicas, Self::Error>> + Send {
         let available = u32::try_from(self.0.ready()).unwrap_or(u32::MAX);
-        std::future::ready(Ok(TargetReplicas {
-            current: self.0.replicas(),
-            available,
-        }))
+        std::future::ready(Ok(TargetReplicas::new(self.0.replicas(), available)))
     }
 
     fn apply(&mut self, replicas: u32) -> impl Future<Output = Result<(), Self::Error>> + Send {
