@@ -35,6 +35,8 @@ Input fields (camelCase, one JSON object per line; others are ignored):
   maxDisruption            (default --wpa-default-max-disruption, \"100%\")
   lastScaleTimeSecondsAgo  (absent = never scaled)
   scaleDownDelaySeconds    (default --scale-down-delay-after-last-scale-activity, 600)
+  idlePods                 idle-first scale down: the pods the busy probe
+                           found idle (absent, null or -1 = no probe)
 Wait-target policy (selected by targetWaitSeconds; needs secondsToProcessOneJob):
   targetWaitSeconds        the wait 99% of messages should stay under
   workerStartupSeconds     scale up until a new pod takes jobs (absent = 30)
@@ -94,6 +96,7 @@ struct Input {
     available_replicas: Field<i64>,
     previous_queue_messages: Field<i64>,
     previous_queue_messages_seconds_ago: Field<f64>,
+    idle_pods: Field<i64>,
 }
 
 /// One field of a line: absent (or `null`), a value of its type, or the
@@ -379,6 +382,10 @@ fn decide_line(
         .get("availableReplicas")?
         .unwrap_or(current);
     let replicas = TargetReplicas::from_signed(current, available)?;
+    let replicas = match input.idle_pods.get("idlePods")? {
+        None | Some(-1) => replicas,
+        Some(count) => replicas.with_idle_pods(count_field("idlePods", count)?),
+    };
 
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_SECONDS);
     let last_scale_time = match input

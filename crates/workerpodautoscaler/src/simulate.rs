@@ -152,9 +152,12 @@ fn run_checked(args: &SimulateOptions) -> Result<(), SimulateError> {
             Policy::comparison_with_wait_target(&scenario.spec, DEFAULT_TARGET_WAIT_S, startup)?;
         for policy in policies {
             let policy = match policy {
-                Policy::Wpa { spec, .. } => Policy::Wpa {
+                Policy::Wpa {
+                    spec, idle_first, ..
+                } => Policy::Wpa {
                     spec,
                     scale_down_delay: args.defaults.scale_down_delay_after_last_scale_activity,
+                    idle_first,
                 },
                 other => other,
             };
@@ -454,7 +457,7 @@ fn format_seconds(seconds: f64) -> String {
 fn write_table(out: &mut impl Write, results: &[(Scenario, Vec<Outcome>)]) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<16} {:<5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>6} {:>8} {:>7}",
+        "{:<16} {:<9} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>6} {:>8} {:>7}",
         "scenario",
         "policy",
         "wait50",
@@ -481,7 +484,7 @@ fn write_table(out: &mut impl Write, results: &[(Scenario, Vec<Outcome>)]) -> st
             };
             writeln!(
                 out,
-                "{:<16} {:<5} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9.1} {:>6} {:>8} {:>7}",
+                "{:<16} {:<9} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9.1} {:>6} {:>8} {:>7}",
                 scenario.name,
                 outcome.policy,
                 format_seconds(outcome.wait_p50_s),

@@ -454,7 +454,9 @@ fn idleness_source(idleness: Idleness) -> &'static str {
     match idleness {
         Idleness::AllIdle => "the queue reports every worker idle",
         // Only a count can reach the all-idle rule otherwise.
-        Idleness::Idle(_) | Idleness::Unknown => "the queue counts them idle",
+        Idleness::Idle(_) | Idleness::Unknown | Idleness::NotAllIdle => {
+            "the queue counts them idle"
+        }
     }
 }
 

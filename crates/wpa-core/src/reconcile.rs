@@ -11,7 +11,9 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use crate::{Decision, QueueSnapshot, ScaleOperation, WpaSpec, decide, scale_operation};
+use crate::{
+    Decision, HoldReason, Limit, QueueSnapshot, ScaleOperation, WpaSpec, decide, scale_operation,
+};
 
 /// A source of queue snapshots (an SQS queue, a beanstalkd tube, a model).
 pub trait QueueMetrics {
@@ -180,8 +182,38 @@ pub struct Plan {
     /// What is done about it now.
     pub operation: ScaleOperation,
     /// The status to write (its `last_scale_time` already advanced to `now`
-    /// when the operation changes replicas).
+    /// when the operation changes replicas, except for an idle-first scale
+    /// down, which stops no job and restarts no delay).
     pub status: WpaStatus,
+}
+
+/// Past a held scale down's due time: `LastScaleTime + delay` must be
+/// strictly before now.
+const DUE_SLACK: Duration = Duration::from_millis(10);
+
+impl Plan {
+    /// When to decide again even if the queue does not change (a driver's
+    /// resync may come first); `None`: at the next change or resync, as the
+    /// reference does.
+    ///
+    /// - A wait-target scale down held by its start-up hold: just after
+    ///   the hold ends.
+    /// - An idle-first scale down cut short by busy pods (or prevented by
+    ///   them): one job time later (`secondsToProcessOneJob`, at least
+    ///   1 s), when those pods may be idle.
+    #[must_use]
+    pub fn due_in(&self) -> Option<Duration> {
+        let spec = &self.decision.inputs.spec;
+        if let (Some(_), ScaleOperation::ScaleDownHeld(HoldReason::ScaleDownDelay { remaining })) =
+            (spec.wait_target(), self.operation)
+        {
+            return Some(remaining.saturating_add(DUE_SLACK));
+        }
+        let cut_by_busy_pods =
+            self.replicas.idle_pods.is_some() && self.decision.limit == Limit::IdleWorkers;
+        let job = spec.seconds_to_process_one_job();
+        (cut_by_busy_pods && job > 0.0).then(|| Duration::from_secs_f64(job.clamp(1.0, 86_400.0)))
+    }
 }
 
 /// Plans one step without doing any I/O: the pure core of [`reconcile`].
@@ -250,7 +282,11 @@ pub fn plan_with_history(
     if operation == ScaleOperation::ScaleDown && snapshot.is_stale() {
         operation = ScaleOperation::ScaleDownHeld(crate::HoldReason::StaleQueueMetrics);
     }
-    let last_scale_time = if operation.changes_replicas() {
+    // An idle-first scale down stops no job, so it does not restart the
+    // delay (which, with maxDisruption, paces how fast jobs are stopped):
+    // the pool follows its pods down as they become idle.
+    let idle_first_down = operation == ScaleOperation::ScaleDown && replicas.idle_pods.is_some();
+    let last_scale_time = if operation.changes_replicas() && !idle_first_down {
         Some(now)
     } else {
         last_scale_time

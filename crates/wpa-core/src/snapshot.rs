@@ -55,6 +55,11 @@ pub enum Idleness {
     Idle(u32),
     /// Every worker is idle, however many run.
     AllIdle,
+    /// Not every worker is idle, and how many are is not known (SQS:
+    /// CloudWatch counted receives in its window). The reference reads it
+    /// as 0 idle ([`Idleness::idle_workers`]); it is not a count
+    /// ([`Idleness::counted_idle`]).
+    NotAllIdle,
 }
 
 impl Idleness {
@@ -77,6 +82,21 @@ impl Idleness {
             Idleness::Unknown => None,
             Idleness::Idle(count) => Some(count),
             Idleness::AllIdle => Some(current_replicas),
+            Idleness::NotAllIdle => Some(0),
+        }
+    }
+
+    /// The idle workers among `current_replicas` where the queue counts
+    /// them itself (beanstalkd's workers in `reserve`, or every worker):
+    /// [`Idleness::NotAllIdle`] is `None` here, where
+    /// [`Idleness::idle_workers`] reads it as the reference does.
+    #[must_use]
+    #[inline]
+    pub const fn counted_idle(self, current_replicas: u32) -> Option<u32> {
+        match self {
+            Idleness::Unknown | Idleness::NotAllIdle => None,
+            Idleness::Idle(count) => Some(count),
+            Idleness::AllIdle => Some(current_replicas),
         }
     }
 }
@@ -87,6 +107,7 @@ impl fmt::Display for Idleness {
             Idleness::Unknown => f.write_str("idleness unknown"),
             Idleness::Idle(count) => write!(f, "{count} idle"),
             Idleness::AllIdle => f.write_str("every worker idle"),
+            Idleness::NotAllIdle => f.write_str("not every worker idle"),
         }
     }
 }

@@ -40,7 +40,10 @@ fn the_idle_pods_replace_the_budget() {
          maxDisruption; only 12 of the 20 pods are known idle (the pods' busy signal): down to 8"
     );
     // Every pod idle: down to the floor.
-    assert_eq!(decide(&s, &queue, with_idle(20, 20), None).desired_replicas, 0);
+    assert_eq!(
+        decide(&s, &queue, with_idle(20, 20), None).desired_replicas,
+        0
+    );
 }
 
 #[test]
@@ -54,7 +57,10 @@ fn the_smaller_of_the_pods_and_the_queue_wins() {
     // The queue says all idle, the pods say 4: 4 go (an unanswered probe
     // counts as busy).
     let all_idle = QueueSnapshot::new(0).with_idleness(Idleness::AllIdle);
-    assert_eq!(decide(&s, &all_idle, with_idle(10, 4), None).desired_replicas, 6);
+    assert_eq!(
+        decide(&s, &all_idle, with_idle(10, 4), None).desired_replicas,
+        6
+    );
 }
 
 #[test]
@@ -161,19 +167,42 @@ fn the_pods_are_asked_only_before_a_scale_down() {
     // Held by the scale-down delay: no probe.
     let recent = History::since(Some(now - Duration::from_secs(60)));
     let mut queue = Pods { ..pods_like() };
-    let plan = block_on(reconcile_with_history(&mut queue, &mut pods, &s, delay, recent, now)).unwrap();
+    let plan = block_on(reconcile_with_history(
+        &mut queue, &mut pods, &s, delay, recent, now,
+    ))
+    .unwrap();
     assert!(matches!(plan.operation, ScaleOperation::ScaleDownHeld(_)));
     assert_eq!(pods.probes, 0);
     // Due: one probe, and the 3 idle pods go (not the 1 of the 10% budget,
     // nor the 8 the floor would allow).
-    let plan = block_on(reconcile_with_history(&mut queue, &mut pods, &s, delay, History::default(), now)).unwrap();
+    let plan = block_on(reconcile_with_history(
+        &mut queue,
+        &mut pods,
+        &s,
+        delay,
+        History::default(),
+        now,
+    ))
+    .unwrap();
     assert_eq!(plan.operation, ScaleOperation::ScaleDown);
     assert_eq!(pods.probes, 1);
     assert_eq!(pods.applied, vec![7]);
     assert_eq!(plan.replicas.idle_pods, Some(3));
+    // It stopped no job: no delay restarted, and without a job time there
+    // is no telling when the busy pods free up (the resync will look).
+    assert_eq!(plan.status.last_scale_time, None);
+    assert_eq!(plan.due_in(), None);
     // No pod idle: probed, nothing changes.
     pods.idle = 0;
-    let plan = block_on(reconcile_with_history(&mut queue, &mut pods, &s, delay, History::default(), now)).unwrap();
+    let plan = block_on(reconcile_with_history(
+        &mut queue,
+        &mut pods,
+        &s,
+        delay,
+        History::default(),
+        now,
+    ))
+    .unwrap();
     assert_eq!(plan.operation, ScaleOperation::None);
     assert_eq!(pods.probes, 2);
     assert_eq!(pods.applied, vec![7]);
@@ -320,4 +349,43 @@ proptest! {
             desired_replicas(&spec, &queue, current)
         );
     }
+}
+
+#[test]
+fn a_cut_scale_down_is_due_again_one_job_later() {
+    let s = WpaSpec::new(0, 50, 10, 45.0, MaxDisruption::DEFAULT).unwrap();
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let plan = wpa_core::plan_with_history(
+        &s,
+        QueueSnapshot::new(0),
+        with_idle(10, 4),
+        Duration::from_secs(600),
+        History::default(),
+        now,
+    );
+    assert_eq!(plan.operation, ScaleOperation::ScaleDown);
+    assert_eq!(plan.decision.desired_replicas, 6);
+    assert_eq!(plan.due_in(), Some(Duration::from_secs(45)));
+    // Every pod idle: nothing cut, nothing due.
+    let plan = wpa_core::plan_with_history(
+        &s,
+        QueueSnapshot::new(0),
+        with_idle(10, 10),
+        Duration::from_secs(600),
+        History::default(),
+        now,
+    );
+    assert_eq!(plan.decision.desired_replicas, 0);
+    assert_eq!(plan.due_in(), None);
+    // A reference WPA's held scale down is due at the resync, as before.
+    let held = wpa_core::plan_with_history(
+        &s,
+        QueueSnapshot::new(0),
+        TargetReplicas::new(10, 10),
+        Duration::from_secs(600),
+        History::since(Some(now - Duration::from_secs(1))),
+        now,
+    );
+    assert!(matches!(held.operation, ScaleOperation::ScaleDownHeld(_)));
+    assert_eq!(held.due_in(), None);
 }

@@ -77,11 +77,7 @@ fn a_backlog_is_sized_for_the_start_up_delay() {
         "{more}"
     );
     // Pods still starting count only from when they are ready.
-    let starting = decide(
-        &s,
-        &queue(1_010, 10, 0.0),
-        TargetReplicas::new(30, 10),
-    );
+    let starting = decide(&s, &queue(1_010, 10, 0.0), TargetReplicas::new(30, 10));
     assert_eq!(starting.desired_replicas, 65);
 }
 

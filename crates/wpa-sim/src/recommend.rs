@@ -66,6 +66,7 @@ pub fn recommend(
             wpa.push(Policy::Wpa {
                 spec: with(target, seconds)?,
                 scale_down_delay: wpa_core::DEFAULT_SCALE_DOWN_DELAY,
+                idle_first: false,
             });
         }
     }
@@ -83,6 +84,7 @@ pub fn recommend(
             spec: with(reference.target_messages_per_worker(), seconds_per_job)?
                 .with_wait_target(aim, startup_s)?,
             scale_down_delay: wpa_core::DEFAULT_SCALE_DOWN_DELAY,
+            idle_first: false,
         });
     }
 

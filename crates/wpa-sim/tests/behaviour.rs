@@ -14,6 +14,7 @@ fn wpa(spec: WpaSpec) -> Policy {
     Policy::Wpa {
         spec,
         scale_down_delay: Duration::from_secs(600),
+        idle_first: false,
     }
 }
 
@@ -242,6 +243,7 @@ fn scale_down_waits_for_the_delay_after_any_scale_activity() {
         &Policy::Wpa {
             spec: scenario.spec,
             scale_down_delay: Duration::ZERO,
+            idle_first: false,
         },
         None,
     )

@@ -57,7 +57,8 @@ pub fn idleness(counts: QueueCounts, received_in_window: Option<f64>) -> Idlenes
     match received_in_window {
         Some(_) if !idleness_is_knowable(counts) => Idleness::Unknown,
         Some(received) if received <= 0.0 => Idleness::AllIdle,
-        Some(_) => Idleness::Idle(0),
+        // The reference's 0 idle: not a count (`Idleness::NotAllIdle`).
+        Some(_) => Idleness::NotAllIdle,
         None => Idleness::Unknown,
     }
 }
@@ -141,7 +142,8 @@ mod tests {
     #[test]
     fn idleness_as_the_reference_reads_it() {
         assert_eq!(idleness(EMPTY, Some(0.0)), Idleness::AllIdle);
-        assert_eq!(idleness(EMPTY, Some(2.0)), Idleness::Idle(0));
+        assert_eq!(idleness(EMPTY, Some(2.0)), Idleness::NotAllIdle);
+        assert_eq!(Idleness::NotAllIdle.idle_workers(5), Some(0));
         assert_eq!(idleness(EMPTY, None), Idleness::Unknown);
         let busy = QueueCounts {
             not_visible: 1,

@@ -187,6 +187,7 @@ mod tests {
             policy: Policy::Wpa {
                 spec,
                 scale_down_delay: wpa_core::DEFAULT_SCALE_DOWN_DELAY,
+                idle_first: false,
             },
             outcome,
             meets_target: true,

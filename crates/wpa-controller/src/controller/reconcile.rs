@@ -9,10 +9,7 @@ use futures::channel::mpsc;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use tokio::task::JoinHandle;
-use wpa_core::{
-    History, HoldReason, Observation, Plan, ReconcileError, ScaleOperation, ScaleTarget,
-    TargetReplicas,
-};
+use wpa_core::{History, Observation, Plan, ReconcileError, ScaleTarget, TargetReplicas};
 use wpa_kube::{
     KubeScaleTarget, WorkerPodAutoScaler, WorkerPodAutoScalerStatus, WpaEvents, invalid_spec_event,
     scale_event, scale_failed_event, write_status,
@@ -131,15 +128,11 @@ pub(crate) enum Outcome {
     /// A write failed with a transient error (5xx, 429, timeout, conflict):
     /// retried after the WPA's backoff, not at the next resync.
     Retry,
-    /// Done, with a wait-target WPA's scale down held by its
-    /// `workerStartupSeconds` until after this: reconciled again then, or
-    /// at the resync if that comes first.
+    /// Done, and due again after this ([`Plan::due_in`]: a wait-target
+    /// WPA's held scale down, an idle-first one cut short by busy pods):
+    /// reconciled again then, or at the resync if that comes first.
     DueIn(Duration),
 }
-
-/// Past a held scale down's due time: `LastScaleTime + delay` must be
-/// strictly before now.
-const DUE_SLACK: Duration = Duration::from_millis(10);
 
 /// A [`ScaleTarget`] reading replicas from the reflector cache and writing
 /// through the scale subresource.
@@ -483,14 +476,10 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
             },
             now,
         );
-    // Only the wait-target policy acts when its hold ends: the reference
-    // acts at the resync after its delay, and so does a WPA without one.
-    let waits_for_target = plan.decision.inputs.spec.wait_target().is_some();
-    let outcome = match (save_status(ctx, wpa, state, next).await, plan.operation) {
-        (
-            Outcome::Settled,
-            ScaleOperation::ScaleDownHeld(HoldReason::ScaleDownDelay { remaining }),
-        ) if waits_for_target => Outcome::DueIn(remaining.saturating_add(DUE_SLACK)),
+    // A wait-target WPA acts when its hold ends, an idle-first one when its
+    // busy pods may be idle; the reference acts at the resync.
+    let outcome = match (save_status(ctx, wpa, state, next).await, plan.due_in()) {
+        (Outcome::Settled, Some(due)) => Outcome::DueIn(due),
         (outcome, _) => outcome,
     };
     let signed = |value: Option<u32>| value.map_or(-1.0, f64::from);

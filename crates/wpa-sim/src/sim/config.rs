@@ -153,6 +153,10 @@ pub enum Policy {
         spec: WpaSpec,
         /// Scale-down delay after the last scale activity (600 s).
         scale_down_delay: Duration,
+        /// Idle-first scale down (`busyProbe`): the pods' busy signal is
+        /// read before each scale down, which removes only idle pods, as
+        /// the controller's `pod-deletion-cost` makes the ReplicaSet do.
+        idle_first: bool,
     },
     /// An HPA on the queue length as an external AverageValue metric.
     Hpa(HpaSettings),
@@ -169,12 +173,19 @@ pub enum Policy {
 }
 
 impl Policy {
-    /// A short name for tables: `WPA`, `WAIT`, `HPA`, `KEDA` or `LIMIT`.
+    /// A short name for tables: `WPA`, `WAIT` (each with `+IDLE` when
+    /// idle-first), `HPA`, `KEDA` or `LIMIT`.
     #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
-            Policy::Wpa { spec, .. } if spec.wait_target().is_some() => "WAIT",
-            Policy::Wpa { .. } => "WPA",
+            Policy::Wpa {
+                spec, idle_first, ..
+            } => match (spec.wait_target().is_some(), idle_first) {
+                (false, false) => "WPA",
+                (false, true) => "WPA+IDLE",
+                (true, false) => "WAIT",
+                (true, true) => "WAIT+IDLE",
+            },
             Policy::Hpa(_) => "HPA",
             Policy::Keda(_) => "KEDA",
             Policy::Ideal { .. } => "LIMIT",
@@ -191,33 +202,58 @@ impl Policy {
             Policy::Wpa {
                 spec: reference,
                 scale_down_delay: wpa_core::DEFAULT_SCALE_DOWN_DELAY,
+                idle_first: false,
             },
             Policy::Hpa(HpaSettings::like_wpa(&reference)),
             Policy::Keda(KedaSettings::like_wpa(&reference)),
         ]
     }
 
-    /// The three of [`Policy::comparison`], then the wait-target policy on
-    /// `spec` (its own wait target, or `target_wait_s` when it has none,
-    /// with `startup_s` as `workerStartupSeconds`), then the limit.
+    /// This policy with idle-first scale down (a WPA; others unchanged).
+    #[must_use]
+    pub fn idle_first(self) -> Policy {
+        match self {
+            Policy::Wpa {
+                spec,
+                scale_down_delay,
+                ..
+            } => Policy::Wpa {
+                spec,
+                scale_down_delay,
+                idle_first: true,
+            },
+            other => other,
+        }
+    }
+
+    /// The WPA of [`Policy::comparison`] as is and idle-first, its HPA and
+    /// KEDA, then the wait-target policy on `spec` (its own wait target, or
+    /// `target_wait_s` when it has none, with `startup_s` as
+    /// `workerStartupSeconds`) as is and idle-first, then the limit.
     pub fn comparison_with_wait_target(
         spec: &WpaSpec,
         target_wait_s: f64,
         startup_s: f64,
-    ) -> Result<[Policy; 5], SimError> {
+    ) -> Result<[Policy; 7], SimError> {
         let [wpa, hpa, keda] = Policy::comparison(spec);
         let wait_spec = match spec.wait_target() {
             Some(_) => *spec,
             None => spec.with_wait_target(target_wait_s, startup_s)?,
         };
+        let wait = Policy::Wpa {
+            spec: wait_spec,
+            scale_down_delay: wpa_core::DEFAULT_SCALE_DOWN_DELAY,
+            idle_first: false,
+        };
+        let wpa_idle_first = wpa.clone().idle_first();
+        let wait_idle_first = wait.clone().idle_first();
         Ok([
             wpa,
+            wpa_idle_first,
             hpa,
             keda,
-            Policy::Wpa {
-                spec: wait_spec,
-                scale_down_delay: wpa_core::DEFAULT_SCALE_DOWN_DELAY,
-            },
+            wait,
+            wait_idle_first,
             Policy::Ideal {
                 max_replicas: spec.max_replicas(),
             },

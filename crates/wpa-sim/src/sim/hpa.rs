@@ -37,7 +37,7 @@ impl HpaDriver {
         if to == from {
             return None;
         }
-        world.scale_to(to);
+        world.scale_to(to, false);
         Some(Applied {
             to,
             rule: None,

@@ -30,7 +30,7 @@ impl IdealDriver {
         if wanted <= from {
             return None;
         }
-        world.scale_to(wanted);
+        world.scale_to(wanted, false);
         Some(Applied {
             to: wanted,
             rule: None,

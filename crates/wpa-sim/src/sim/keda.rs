@@ -39,14 +39,14 @@ impl KedaDriver {
         if tick.is_multiple_of(self.poll_ticks) {
             let to = self.model.poll(now_s, current, metric);
             if to != current {
-                world.scale_to(to);
+                world.scale_to(to, false);
                 current = to;
             }
         }
         if tick.is_multiple_of(self.sync_ticks) {
             let to = self.model.hpa_sync(now_s, current, metric);
             if to != current {
-                world.scale_to(to);
+                world.scale_to(to, false);
                 current = to;
             }
         }

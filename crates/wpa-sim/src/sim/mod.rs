@@ -123,7 +123,14 @@ impl Driver {
             Policy::Wpa {
                 spec,
                 scale_down_delay,
-            } => Driver::Wpa(WpaDriver::new(spec, *scale_down_delay, config, tps)),
+                idle_first,
+            } => Driver::Wpa(WpaDriver::new(
+                spec,
+                *scale_down_delay,
+                *idle_first,
+                config,
+                tps,
+            )),
             // The baselines start as if they had run at the initial count for
             // a while (a stabilization window that remembers it), like the WPA
             // starts with a warm CloudWatch history.

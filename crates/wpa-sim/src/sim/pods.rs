@@ -103,6 +103,11 @@ impl Pods {
         self.busy.total + self.draining.total + self.doomed_total
     }
 
+    /// Requested pods without a job: starting, or ready and idle.
+    pub(super) fn without_a_job(&self) -> u64 {
+        self.starting_total + self.idle
+    }
+
     /// Ready pods with a job (not removed).
     pub(super) fn busy(&self) -> u64 {
         self.busy.total
@@ -178,8 +183,10 @@ impl Pods {
     /// Sets the requested replicas as a Deployment would: new pods start
     /// (ready after the start-up delay); removed pods are the not-yet-ready
     /// newest first, then ready ones picked without regard to whether they
-    /// are busy (the ReplicaSet controller cannot know).
-    pub(super) fn scale_to(&mut self, tick: u64, replicas: u32) {
+    /// are busy (the ReplicaSet controller cannot know), unless
+    /// `idle_first`: then idle ones go before any busy one, as the
+    /// controller's `pod-deletion-cost` annotations make the ReplicaSet do.
+    pub(super) fn scale_to(&mut self, tick: u64, replicas: u32, idle_first: bool) {
         let current = self.replicas();
         let replicas = u64::from(replicas);
         let current64 = u64::from(current);
@@ -192,6 +199,11 @@ impl Pods {
         }
         let mut to_remove = current64 - replicas;
         to_remove -= self.remove_starting(to_remove);
+        if idle_first {
+            let idle_removed = to_remove.min(self.idle);
+            self.idle -= idle_removed;
+            to_remove -= idle_removed;
+        }
         if to_remove == 0 {
             return;
         }

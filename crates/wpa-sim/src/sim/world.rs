@@ -118,9 +118,15 @@ impl World {
         self.pods.start_jobs(taken);
     }
 
-    /// Sets the requested replicas as a Deployment would ([`Pods::scale_to`]).
-    pub(super) fn scale_to(&mut self, replicas: u32) {
-        self.pods.scale_to(self.tick, replicas);
+    /// Sets the requested replicas as a Deployment would ([`Pods::scale_to`]),
+    /// idle pods first when `idle_first`.
+    pub(super) fn scale_to(&mut self, replicas: u32, idle_first: bool) {
+        self.pods.scale_to(self.tick, replicas, idle_first);
+    }
+
+    /// Requested pods without a job: starting or idle.
+    pub(super) fn pods_without_a_job(&self) -> u64 {
+        self.pods.without_a_job()
     }
 }
 

@@ -1,5 +1,6 @@
-//! The WPA driver: every resync and on every changed snapshot (as the
-//! controller's `reconcile_on` does), the core's real
+//! The WPA driver: every resync, on every changed snapshot (as the
+//! controller's `reconcile_on` does) and when the last plan is due again
+//! (`Plan::due_in`, the controller's requeue), the core's real
 //! [`wpa_core::reconcile`] on the adapter's latest snapshot, against the
 //! simulated Deployment.
 //!
@@ -26,6 +27,8 @@ pub(super) struct WpaDriver {
     spec: WpaSpec,
     /// `--scale-down-delay-after-last-scale-activity`.
     delay: Duration,
+    /// Idle-first scale down (`busyProbe`).
+    idle_first: bool,
     /// What the controller keeps between steps (`LastScaleTime`, the last
     /// observation).
     history: History,
@@ -35,23 +38,29 @@ pub(super) struct WpaDriver {
     resync_offset: u64,
     /// The snapshot of the last reconcile.
     reconciled_on: Option<QueueSnapshot>,
+    /// When the last plan asked to be decided again ([`wpa_core::Plan::due_in`]),
+    /// as the controller requeues it.
+    due_tick: Option<u64>,
 }
 
 impl WpaDriver {
     pub(super) fn new(
         spec: &WpaSpec,
         scale_down_delay: Duration,
+        idle_first: bool,
         config: &SimConfig,
         ticks_per_second: u64,
     ) -> Self {
         WpaDriver {
             spec: *spec,
             delay: scale_down_delay,
+            idle_first,
             history: History::default(),
             poller: Box::new(Poller::new(config, spec, ticks_per_second)),
             resync_ticks: ticks(config.adapter.resync_s, ticks_per_second).max(1),
             resync_offset: ticks(config.adapter.resync_offset_s, ticks_per_second),
             reconciled_on: None,
+            due_tick: None,
         }
     }
 
@@ -70,14 +79,18 @@ impl WpaDriver {
         // poller publishes a changed snapshot (`reconcile_on`).
         let resync = tick % self.resync_ticks == self.resync_offset % self.resync_ticks;
         let changed = self.reconciled_on != Some(snapshot);
-        if !(resync || changed) {
+        let due = self.due_tick.is_some_and(|due| tick >= due);
+        if !(resync || changed || due) {
             return Ok(None);
         }
         self.reconciled_on = Some(snapshot);
         let now = clock(tick, world.ticks_per_second);
         let step = run_ready(wpa_core::reconcile_with_history(
             &mut CachedSnapshot(snapshot),
-            &mut SimulatedDeployment(world),
+            &mut SimulatedDeployment {
+                world,
+                idle_first: self.idle_first,
+            },
             &self.spec,
             self.delay,
             self.history,
@@ -85,6 +98,10 @@ impl WpaDriver {
         ))?
         .map_err(|error| SimError::Reconcile(error.to_string()))?;
         self.history = History::after(&step, now);
+        self.due_tick = step.due_in().map(|due| {
+            let due_ticks = (due.as_secs_f64() * world.ticks_per_second as f64).ceil() as u64;
+            tick + due_ticks.max(1)
+        });
         Ok(step.operation.changes_replicas().then_some(Applied {
             to: step.decision.desired_replicas,
             rule: Some(step.decision.rule),
@@ -118,18 +135,37 @@ impl QueueMetrics for CachedSnapshot {
 }
 
 /// The simulated Deployment as the WPA's scale target.
-struct SimulatedDeployment<'a>(&'a mut World);
+struct SimulatedDeployment<'a> {
+    world: &'a mut World,
+    /// Whether its pods answer a busy probe (`busyProbe`).
+    idle_first: bool,
+}
 
 impl ScaleTarget for SimulatedDeployment<'_> {
     type Error = std::convert::Infallible;
 
     fn replicas(&mut self) -> impl Future<Output = Result<TargetReplicas, Self::Error>> + Send {
-        let available = u32::try_from(self.0.ready()).unwrap_or(u32::MAX);
-        std::future::ready(Ok(TargetReplicas::new(self.0.replicas(), available)))
+        let available = u32::try_from(self.world.ready()).unwrap_or(u32::MAX);
+        std::future::ready(Ok(TargetReplicas::new(self.world.replicas(), available)))
     }
 
     fn apply(&mut self, replicas: u32) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        self.0.scale_to(replicas);
+        self.world.scale_to(replicas, self.idle_first);
         std::future::ready(Ok(()))
+    }
+
+    fn idle_first(&self) -> bool {
+        self.idle_first
+    }
+
+    /// Every pod answers at once and truly: pods still starting and ready
+    /// ones without a job are idle (the race between the probe and the
+    /// deletion, milliseconds in a cluster, is below a tick).
+    fn idle_pods(
+        &mut self,
+        _: TargetReplicas,
+    ) -> impl Future<Output = Result<u32, Self::Error>> + Send {
+        let idle = u32::try_from(self.world.pods_without_a_job()).unwrap_or(u32::MAX);
+        std::future::ready(Ok(idle))
     }
 }
