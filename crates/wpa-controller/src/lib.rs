@@ -16,6 +16,7 @@
 
 mod controller;
 mod http;
+mod idle_first;
 mod leader;
 mod limiter;
 mod metrics;

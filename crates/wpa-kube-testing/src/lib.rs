@@ -44,6 +44,7 @@ mod kinds;
 mod patch;
 pub mod replicaset;
 mod routing;
+mod selector;
 mod server;
 mod status;
 mod store;

@@ -21,7 +21,8 @@
 //! Emulated, not the real thing: a Deployment's pods belong to it directly
 //! (no ReplicaSet in between); only `spec.selector.matchLabels` selects;
 //! pods go at once (no `deletionTimestamp`, no grace period); new pods are
-//! scheduled on `node-0` to `node-2` in turn, `Running` and ready at once.
+//! scheduled on `node-0` to `node-2` in turn, `Running` and ready at once,
+//! with the template's containers and the IP [`POD_IP`].
 //! Time is the double's logical clock: each created pod one second later.
 
 use std::cmp::Ordering;
@@ -190,8 +191,13 @@ pub(crate) fn selects(workload: &Value, pod: &Value) -> bool {
             .all(|(key, value)| labels.and_then(|labels| labels.get(key)) == Some(value))
 }
 
-/// A new pod of `workload` (its template's labels and annotations),
-/// scheduled on `node`, running and ready since `at`.
+/// The IP every emulated pod gets: loopback, where a test serves what the
+/// pod's containers would (one port per pod, set by the test).
+pub const POD_IP: &str = "127.0.0.1";
+
+/// A new pod of `workload` (its template's labels, annotations and
+/// containers), scheduled on `node`, running and ready since `at`, at
+/// [`POD_IP`].
 pub(crate) fn new_pod(workload: &Value, node: &str, at: Timestamp) -> Value {
     let meta = &workload["metadata"];
     let template = workload.pointer("/spec/template/metadata");
@@ -218,9 +224,16 @@ pub(crate) fn new_pod(workload: &Value, node: &str, at: Timestamp) -> Value {
                 "controller": true,
             }],
         },
-        "spec": {"nodeName": node},
+        "spec": {
+            "nodeName": node,
+            "containers": workload
+                .pointer("/spec/template/spec/containers")
+                .cloned()
+                .unwrap_or_else(|| json!([])),
+        },
         "status": {
             "phase": "Running",
+            "podIP": POD_IP,
             "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": at}],
             "containerStatuses": [{"name": "worker", "restartCount": 0, "ready": true}],
         },

@@ -179,6 +179,7 @@ fn dispatch(
             target.namespace.as_deref(),
             query_param(query, "limit"),
             query_param(query, "continue"),
+            query_param(query, "labelSelector"),
         )
     };
     let Some(namespace) = target.namespace.as_deref() else {

@@ -19,6 +19,7 @@ use crate::kinds::{has_status_subresource, kind_of};
 use crate::status::{Failure, Handled};
 use jiff::Timestamp;
 
+use crate::selector::LabelSelector;
 use crate::{replicaset, workloads};
 
 /// Identifies a stored object. The field order is the store's (and a
@@ -348,7 +349,19 @@ impl Store {
         namespace: Option<&str>,
         limit: Option<&str>,
         token: Option<&str>,
+        label_selector: Option<&str>,
     ) -> Handled {
+        let selector = match label_selector {
+            Some(raw) => {
+                let text: String = form_urlencoded::parse(format!("s={raw}").as_bytes())
+                    .map(|(_, value)| value.into_owned())
+                    .next()
+                    .unwrap_or_default();
+                LabelSelector::parse(&text)
+                    .map_err(|why| Failure(400, format!("labelSelector {text:?}: {why}")))?
+            }
+            None => LabelSelector::default(),
+        };
         let limit = match limit {
             Some(limit) => Some(
                 limit
@@ -372,9 +385,12 @@ impl Store {
             }
             None => (self.rv, None),
         };
-        let mut items = self.objects_of(gv, resource, namespace).filter(|(key, _)| {
-            after.is_none_or(|last| (key.namespace.as_str(), key.name.as_str()) > last)
-        });
+        let mut items = self
+            .objects_of(gv, resource, namespace)
+            .filter(|(key, object)| {
+                after.is_none_or(|last| (key.namespace.as_str(), key.name.as_str()) > last)
+                    && selector.matches(object)
+            });
         let page: Vec<(&Key, &Value)> = match limit {
             Some(limit) if limit > 0 => items.by_ref().take(limit).collect(),
             _ => items.by_ref().collect(),

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wpa_core::{MaxDisruption, RawWpaSpec, WpaSpec, WpaStatus};
 
+use crate::busy_probe::{BusyProbe, BusyProbeSpec};
 use crate::error::{Error, TargetKind};
 
 /// The spec of a `WorkerPodAutoScaler`, with the reference's field names.
@@ -78,6 +79,10 @@ pub struct WorkerPodAutoScalerSpec {
     /// where it is also how long a scale down waits after the last scale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_startup_seconds: Option<f64>,
+    /// `busyProbe` (ours, optional): idle-first scale down, asking each pod
+    /// whether it is busy right before a scale down ([`crate::BusyProbe`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_probe: Option<BusyProbeSpec>,
 }
 
 /// The status of a `WorkerPodAutoScaler`: the reference's capitalised keys,
@@ -162,6 +167,8 @@ pub struct ValidatedSpec {
     pub target: TargetRef,
     /// `queueURI`, unparsed (the queue adapters own its syntax).
     pub queue_uri: String,
+    /// `busyProbe`: scale downs are idle-first.
+    pub busy_probe: Option<BusyProbe>,
 }
 
 fn non_empty(value: Option<&String>) -> Option<&str> {
@@ -213,10 +220,16 @@ impl WorkerPodAutoScalerSpec {
             .ok_or(Error::MissingQueueUri)?
             .to_owned();
         let spec = self.to_raw().validate(default_max_disruption)?;
+        let busy_probe = self
+            .busy_probe
+            .as_ref()
+            .map(BusyProbeSpec::validate)
+            .transpose()?;
         Ok(ValidatedSpec {
             spec,
             target,
             queue_uri,
+            busy_probe,
         })
     }
 }
@@ -385,7 +398,8 @@ pub fn openapi_schema() -> serde_json::Value {
                         "minimum": 0,
                         "maximum": 86_400,
                         "description": "Optional, used only with targetWaitSeconds: seconds from a scale up until a new pod takes jobs (scheduling, image pull, start). The policy adds pods early enough for it, and a scale down waits this long after the last scale instead of the controller's --scale-down-delay-after-last-scale-activity. Default 30."
-                    }
+                    },
+                    "busyProbe": crate::busy_probe::schema()
                 }
             },
             "status": {

@@ -55,6 +55,28 @@ pub enum Error {
     #[error("queueURI is required")]
     MissingQueueUri,
 
+    /// The target's `spec.selector` cannot select its pods.
+    #[error("{kind} {namespace}/{name}: its spec.selector cannot select pods: {message}")]
+    InvalidSelector {
+        /// The target's kind.
+        kind: String,
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// Why.
+        message: String,
+    },
+
+    /// `busyProbe` has a field that cannot be used.
+    #[error("spec.busyProbe.{field} {message}")]
+    InvalidBusyProbe {
+        /// The field (`port`, `path`, `timeoutSeconds`).
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+
     /// `queueURI` names a queue no enabled adapter can poll.
     #[error("queueURI {uri:?}: {message}")]
     UnsupportedQueueUri {
@@ -220,6 +242,7 @@ impl Error {
             Error::BothTargets { .. }
                 | Error::NoTarget
                 | Error::MissingQueueUri
+                | Error::InvalidBusyProbe { .. }
                 | Error::UnsupportedQueueUri { .. }
                 | Error::InvalidSpec(_)
         )

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 use wpa_core::{MaxDisruption, WpaStatus};
 use wpa_kube::{
-    Error, TargetKind, WorkerPodAutoScaler, WorkerPodAutoScalerSpec, WorkerPodAutoScalerStatus,
-    crd_yaml, format_time, parse_time, status_patch,
+    BusyProbeSpec, Error, TargetKind, WorkerPodAutoScaler, WorkerPodAutoScalerSpec,
+    WorkerPodAutoScalerStatus, crd_yaml, format_time, parse_time, status_patch,
 };
 
 fn deploy_crd_path() -> PathBuf {
@@ -140,10 +140,20 @@ fn schema_fields_are_the_rust_fields() {
         seconds_to_process_one_job: Some(1.0),
         target_wait_seconds: Some(30.0),
         worker_startup_seconds: Some(45.0),
+        busy_probe: Some(BusyProbeSpec {
+            port: Some(serde_json::json!("busy")),
+            path: Some("/busy".into()),
+            timeout_seconds: Some(1.0),
+        }),
     };
     assert_eq!(
         keys(&serde_json::to_value(&full_spec).unwrap()),
         keys(&props["spec"]["properties"])
+    );
+    let probe = serde_json::to_value(full_spec.busy_probe.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        keys(&probe),
+        keys(&props["spec"]["properties"]["busyProbe"]["properties"])
     );
     let full_status = WorkerPodAutoScalerStatus {
         current_messages: Some(1),

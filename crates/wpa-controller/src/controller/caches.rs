@@ -10,6 +10,8 @@ use tokio::task::JoinHandle;
 use wpa_core::TargetReplicas;
 use wpa_kube::{TargetKind, TargetRef};
 
+use crate::idle_first::PodOwners;
+
 /// The two target caches.
 #[derive(Clone)]
 pub(crate) struct TargetCaches {
@@ -87,6 +89,66 @@ impl TargetCaches {
     }
 }
 
+impl TargetCaches {
+    /// What selects the target's pods (idle-first scale down): its
+    /// selector, and the uids their controller may have (the target's, and
+    /// for a Deployment those of its ReplicaSets).
+    pub(crate) fn pod_owners(
+        &self,
+        namespace: &str,
+        target: &TargetRef,
+    ) -> Result<PodOwners, wpa_kube::Error> {
+        let not_found = || wpa_kube::Error::NotFound {
+            kind: target.kind.as_str().to_owned(),
+            namespace: namespace.to_owned(),
+            name: target.name.clone(),
+        };
+        let (selector, uid) = match target.kind {
+            TargetKind::Deployment => {
+                let deployment = self
+                    .deployments
+                    .get(&ObjectRef::<Deployment>::new(&target.name).within(namespace))
+                    .ok_or_else(not_found)?;
+                (
+                    Some(deployment.spec.selector.clone()),
+                    deployment.metadata.uid.clone(),
+                )
+            }
+            TargetKind::ReplicaSet => {
+                let replica_set = self
+                    .replica_sets
+                    .get(&ObjectRef::<ReplicaSet>::new(&target.name).within(namespace))
+                    .ok_or_else(not_found)?;
+                (
+                    Some(replica_set.spec.selector.clone()),
+                    replica_set.metadata.uid.clone(),
+                )
+            }
+        };
+        let (Some(selector), Some(uid)) = (selector, uid) else {
+            return Err(not_found());
+        };
+        let mut uids = vec![uid.clone()];
+        if target.kind == TargetKind::Deployment {
+            uids.extend(
+                self.replica_sets
+                    .state()
+                    .iter()
+                    .filter(|rs| rs.metadata.namespace.as_deref() == Some(namespace))
+                    .filter(|rs| {
+                        rs.metadata
+                            .owner_references
+                            .iter()
+                            .flatten()
+                            .any(|owner| owner.controller == Some(true) && owner.uid == uid)
+                    })
+                    .filter_map(|rs| rs.metadata.uid.clone()),
+            );
+        }
+        Ok(PodOwners { selector, uids })
+    }
+}
+
 /// An API on one namespace, or all.
 pub(crate) fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
@@ -101,23 +163,23 @@ where
     }
 }
 
-/// Keeps of a cached object only what a reconcile reads (its name, the
-/// spec's replicas, the available replicas): a reflector caches every
-/// Deployment and ReplicaSet of the cluster, and their pod templates and
-/// `kubectl apply` annotations are most of their size.
+/// Keeps of a cached object only what a reconcile reads (its name and
+/// uid, the spec's replicas and selector, the available replicas, a
+/// ReplicaSet's owner): a reflector caches every Deployment and ReplicaSet
+/// of the cluster, and their pod templates and `kubectl apply` annotations
+/// are most of their size.
 fn strip_metadata(metadata: &mut kube::api::ObjectMeta) {
     metadata.annotations = None;
     metadata.labels = None;
     metadata.managed_fields = None;
-    metadata.owner_references = None;
     metadata.finalizers = None;
 }
 
 fn strip_deployment(deployment: &mut Deployment) {
     strip_metadata(&mut deployment.metadata);
+    deployment.metadata.owner_references = None;
     let spec = &mut deployment.spec;
     spec.template = Default::default();
-    spec.selector = Default::default();
     spec.strategy = None;
     if let Some(status) = deployment.status.as_mut() {
         status.conditions = None;
@@ -126,9 +188,12 @@ fn strip_deployment(deployment: &mut Deployment) {
 
 fn strip_replica_set(replica_set: &mut ReplicaSet) {
     strip_metadata(&mut replica_set.metadata);
+    // Only the controlling owner (a Deployment) is read.
+    if let Some(owners) = replica_set.metadata.owner_references.as_mut() {
+        owners.retain(|owner| owner.controller == Some(true));
+    }
     let spec = &mut replica_set.spec;
     spec.template = None;
-    spec.selector = Default::default();
     if let Some(status) = replica_set.status.as_mut() {
         status.conditions = None;
     }

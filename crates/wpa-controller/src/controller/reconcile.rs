@@ -11,13 +11,14 @@ use kube::{Client, ResourceExt};
 use tokio::task::JoinHandle;
 use wpa_core::{History, Observation, Plan, ReconcileError, ScaleTarget, TargetReplicas};
 use wpa_kube::{
-    KubeScaleTarget, WorkerPodAutoScaler, WorkerPodAutoScalerStatus, WpaEvents, invalid_spec_event,
-    scale_event, scale_failed_event, write_status,
+    BusyProbe, KubeScaleTarget, TargetRef, WorkerPodAutoScaler, WorkerPodAutoScalerStatus,
+    WpaEvents, invalid_spec_event, scale_event, scale_failed_event, write_status,
 };
 use wpa_poller::{PollerError, Registry, Subscription};
 
 use super::caches::TargetCaches;
 use super::{CONDITION_FRESH, CONDITION_VALID, ControllerConfig};
+use crate::idle_first::{PodOwners, Probed, mark_victims, probe_pods};
 use crate::limiter::RateLimiter;
 use crate::metrics::{Metrics, WpaLabels, WpaSample, queue_name};
 use crate::{Clock, SourceFactory};
@@ -135,7 +136,7 @@ pub(crate) enum Outcome {
 }
 
 /// A [`ScaleTarget`] reading replicas from the reflector cache and writing
-/// through the scale subresource.
+/// through the scale subresource; idle-first with a `busyProbe`.
 struct CachedTarget<'a> {
     replicas: TargetReplicas,
     inner: KubeScaleTarget,
@@ -143,6 +144,21 @@ struct CachedTarget<'a> {
     /// Writes the last apply made (0: the scale already had that count,
     /// e.g. the cache lagged behind our own previous scale).
     writes: u32,
+    /// With a `busyProbe`: the target's pods.
+    idle_first: Option<IdleFirstPods<'a>>,
+}
+
+/// The pods of an idle-first target, for one reconcile.
+struct IdleFirstPods<'a> {
+    client: &'a Client,
+    namespace: &'a str,
+    target: &'a TargetRef,
+    owners: PodOwners,
+    probe: &'a BusyProbe,
+    /// What the probe found, for the scale down that follows.
+    probed: Option<Probed>,
+    /// `pod-deletion-cost` annotations written.
+    cost_writes: u32,
 }
 
 impl ScaleTarget for CachedTarget<'_> {
@@ -153,9 +169,45 @@ impl ScaleTarget for CachedTarget<'_> {
     }
 
     async fn apply(&mut self, replicas: u32) -> Result<(), wpa_kube::Error> {
+        if let Some(pods) = self.idle_first.as_mut()
+            && replicas < self.replicas.current
+            && let Some(probed) = &pods.probed
+        {
+            // The victims are ordered before the count shrinks, or not at all.
+            pods.cost_writes +=
+                mark_victims(pods.client, self.limiter, pods.namespace, probed, replicas).await?;
+        }
         self.limiter.acquire().await;
         self.writes = self.inner.scale(replicas).await?;
         Ok(())
+    }
+
+    fn idle_first(&self) -> bool {
+        self.idle_first.is_some()
+    }
+
+    async fn idle_pods(&mut self, replicas: TargetReplicas) -> Result<u32, wpa_kube::Error> {
+        let Some(pods) = self.idle_first.as_mut() else {
+            return Ok(replicas.current);
+        };
+        let probed = probe_pods(
+            pods.client,
+            self.limiter,
+            pods.namespace,
+            pods.target,
+            &pods.owners,
+            pods.probe,
+        )
+        .await?;
+        let idle = probed.idle_pods(replicas.current);
+        tracing::debug!(
+            namespace = %pods.namespace, target = %pods.target.name,
+            "busy probe: {} idle, {} busy, {} unanswered: {idle} may go{}",
+            probed.idle, probed.busy, probed.unanswered,
+            probed.blocked.as_deref().map(|why| format!(" ({why})")).unwrap_or_default()
+        );
+        pods.probed = Some(probed);
+        Ok(idle)
     }
 }
 
@@ -170,6 +222,8 @@ pub(crate) struct Inputs {
     pub(crate) valid: wpa_kube::ValidatedSpec,
     pub(crate) replicas: TargetReplicas,
     pub(crate) last_scale_time: Option<SystemTime>,
+    /// With a `busyProbe`: what selects the target's pods.
+    pub(crate) pod_owners: Option<PodOwners>,
 }
 
 /// The first part of every reconcile: validates the spec, subscribes to
@@ -224,6 +278,19 @@ pub(crate) fn inputs(
                 error,
             })
         })?;
+    let pod_owners = match &valid.busy_probe {
+        None => None,
+        Some(_) => Some(
+            ctx.caches
+                .pod_owners(namespace, &valid.target)
+                .map_err(|error| {
+                    Box::new(Problem {
+                        reason: "TargetNotFound",
+                        error,
+                    })
+                })?,
+        ),
+    };
     if let Some(subscription) = &state.subscription {
         subscription.set_replicas(replicas.current);
         // Only a spec with the rate floor makes the SQS poller pay
@@ -248,6 +315,7 @@ pub(crate) fn inputs(
         valid,
         replicas,
         last_scale_time: stored.max(ours),
+        pod_owners,
     })
 }
 
@@ -378,6 +446,7 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
         valid,
         replicas,
         last_scale_time,
+        pod_owners,
     } = match inputs(ctx, wpa, &namespace, state) {
         Ok(inputs) => inputs,
         Err(problem) => {
@@ -398,6 +467,18 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
         ),
         limiter: &ctx.limiter,
         writes: 0,
+        idle_first: match (pod_owners, &valid.busy_probe) {
+            (Some(owners), Some(probe)) => Some(IdleFirstPods {
+                client: &ctx.client,
+                namespace: &namespace,
+                target: &valid.target,
+                owners,
+                probe,
+                probed: None,
+                cost_writes: 0,
+            }),
+            _ => None,
+        },
     };
     let now = ctx.clock.now();
     let history = History {
@@ -429,7 +510,16 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
             return Outcome::Settled;
         }
         Err(ReconcileError::ReadTarget(error)) => {
-            return report_problem(ctx, wpa, state, "TargetNotFound", &error).await;
+            // Only the idle-first pod list reads the API here.
+            tracing::warn!(namespace = %namespace, wpa = %name, "listing the target's pods: {error}");
+            if error.is_transient() {
+                return Outcome::Retry;
+            }
+            let reason = match error {
+                wpa_kube::Error::NotFound { .. } => "TargetNotFound",
+                _ => "PodsUnreadable",
+            };
+            return report_problem(ctx, wpa, state, reason, &error).await;
         }
         Err(ReconcileError::Apply { replicas, source }) => {
             tracing::warn!(namespace = %namespace, wpa = %name, "scaling to {replicas}: {source}");
