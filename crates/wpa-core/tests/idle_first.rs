@@ -104,7 +104,7 @@ fn the_wait_target_policy_drops_its_half_busy_gate() {
     assert_eq!(with.rule, Rule::WaitTargetDown, "{with}");
     // Down to what the load plus its noise needs, within the idle pods.
     let keep = with.inputs.wait.unwrap().keep;
-    assert!(keep >= 45 && keep < 80, "{with}");
+    assert!((45..80).contains(&keep), "{with}");
     assert_eq!(with.desired_replicas, keep, "{with}");
 }
 

@@ -134,7 +134,7 @@ pub(crate) async fn probe_pods(
             async move {
                 match address? {
                     Ok(address) => Some(probe::ask(address, &path, timeout).await),
-                    Err(why) => Some(Answer::NoAnswer(why)),
+                    Err(why) => Some(Answer::Unanswered(why)),
                 }
             }
         })
@@ -156,7 +156,7 @@ pub(crate) async fn probe_pods(
                     busy += 1;
                     false
                 }
-                Some(Answer::NoAnswer(why)) => {
+                Some(Answer::Unanswered(why)) => {
                     unanswered += 1;
                     tracing::debug!(
                         namespace = %namespace, pod = ?pod.metadata.name,

@@ -22,15 +22,15 @@ pub(crate) enum Answer {
     Busy,
     /// Anything else: no connection, a timeout, another status or body
     /// (why, for the log). Counts as busy.
-    NoAnswer(String),
+    Unanswered(String),
 }
 
 /// Asks `address` for `path`, with `timeout` for the whole exchange.
 pub(crate) async fn ask(address: SocketAddr, path: &str, timeout: Duration) -> Answer {
     match tokio::time::timeout(timeout, exchange(address, path)).await {
         Ok(Ok(answer)) => answer,
-        Ok(Err(why)) => Answer::NoAnswer(why),
-        Err(_) => Answer::NoAnswer(format!("no answer within {timeout:?}")),
+        Ok(Err(why)) => Answer::Unanswered(why),
+        Err(_) => Answer::Unanswered(format!("no answer within {timeout:?}")),
     }
 }
 
@@ -79,8 +79,8 @@ pub(crate) fn read(status: u16, body: &[u8]) -> Answer {
     match status {
         200 if word.eq_ignore_ascii_case("idle") => Answer::Idle,
         200 if word.eq_ignore_ascii_case("busy") => Answer::Busy,
-        200 => Answer::NoAnswer(format!("body {word:?} is neither idle nor busy")),
-        status => Answer::NoAnswer(format!("status {status}")),
+        200 => Answer::Unanswered(format!("body {word:?} is neither idle nor busy")),
+        status => Answer::Unanswered(format!("status {status}")),
     }
 }
 
@@ -93,9 +93,9 @@ mod tests {
         assert_eq!(read(200, b"idle"), Answer::Idle);
         assert_eq!(read(200, b" IDLE\n"), Answer::Idle);
         assert_eq!(read(200, b"busy"), Answer::Busy);
-        assert!(matches!(read(200, b"ok"), Answer::NoAnswer(_)));
-        assert!(matches!(read(200, b""), Answer::NoAnswer(_)));
-        assert!(matches!(read(503, b"idle"), Answer::NoAnswer(_)));
-        assert!(matches!(read(404, b""), Answer::NoAnswer(_)));
+        assert!(matches!(read(200, b"ok"), Answer::Unanswered(_)));
+        assert!(matches!(read(200, b""), Answer::Unanswered(_)));
+        assert!(matches!(read(503, b"idle"), Answer::Unanswered(_)));
+        assert!(matches!(read(404, b""), Answer::Unanswered(_)));
     }
 }
