@@ -647,3 +647,30 @@ fn conditions_move_their_transition_time_only_on_change() {
         format_time(t1)
     );
 }
+
+#[test]
+fn shipped_idle_first_example_validates_its_probe() {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/example-wpa-idle-first.yaml"),
+    )
+    .unwrap();
+    let first = serde_norway::Deserializer::from_str(&text).next().unwrap();
+    let raw: Value = serde::Deserialize::deserialize(first).unwrap();
+    let wpa: WorkerPodAutoScaler = serde_json::from_value(raw.clone()).unwrap();
+    let valid = wpa.spec.validate(MaxDisruption::DEFAULT).unwrap();
+    let probe = valid.busy_probe.expect("busyProbe is set");
+    assert_eq!(probe.port, wpa_kube::ProbePort::Name("busy".into()));
+    assert_eq!(probe.path, "/busy");
+    let crd = yaml_to_json(&crd_yaml().unwrap());
+    let props = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+    for key in keys(&raw["spec"]) {
+        assert!(props.get(&key).is_some(), "{key} is not in the CRD");
+    }
+    // The Deployment beside it names the port the probe asks.
+    let deployment = serde_norway::Deserializer::from_str(&text).nth(1).unwrap();
+    let deployment: Value = serde::Deserialize::deserialize(deployment).unwrap();
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"],
+        "busy"
+    );
+}
