@@ -6,7 +6,9 @@
 //! `wpa_queue_messages_sent_per_minute`, `wpa_worker_current`,
 //! `wpa_worker_desired`, `wpa_worker_idle`, `wpa_worker_available` (plus
 //! `queueName`) and `wpa_log_messages_total{severity}`. The series of a
-//! deleted WorkerPodAutoScaler are removed.
+//! deleted WorkerPodAutoScaler are removed. Ours: idle-first scale down's
+//! `wpa_busy_probe_answers_total{answer}` and
+//! `wpa_pod_deletion_cost_writes_total`.
 //!
 //! The crate's [`Registry`] gathers and its [`TextEncoder`] writes the text
 //! format; the log counter is an [`IntCounterVec`]. The per-WPA series are
@@ -24,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
-use prometheus::{IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// Which WorkerPodAutoScaler a series is about.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -206,6 +208,8 @@ pub struct Metrics {
     registry: Registry,
     wpas: Arc<Mutex<Wpas>>,
     logs: IntCounterVec,
+    probes: IntCounterVec,
+    cost_writes: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -244,10 +248,25 @@ impl Metrics {
             &["severity"],
         )?;
         registry.register(Box::new(logs.clone()))?;
+        let probes = IntCounterVec::new(
+            Opts::new(
+                "wpa_busy_probe_answers_total",
+                "Busy-probe answers of pods before idle-first scale downs, by answer (idle, busy, unanswered).",
+            ),
+            &["answer"],
+        )?;
+        registry.register(Box::new(probes.clone()))?;
+        let cost_writes = IntCounter::new(
+            "wpa_pod_deletion_cost_writes_total",
+            "controller.kubernetes.io/pod-deletion-cost annotations written before idle-first scale downs.",
+        )?;
+        registry.register(Box::new(cost_writes.clone()))?;
         Ok(Metrics {
             registry,
             wpas,
             logs,
+            probes,
+            cost_writes,
         })
     }
 
@@ -281,6 +300,20 @@ impl Metrics {
     /// Counts one log message of `severity` (`info`, `warning`, `error`).
     pub fn log_message(&self, severity: &'static str) {
         self.logs.with_label_values(&[severity]).inc();
+    }
+
+    /// Counts the answers of one round of busy probes.
+    pub fn busy_probe_answers(&self, idle: u32, busy: u32, unanswered: u32) {
+        for (answer, count) in [("idle", idle), ("busy", busy), ("unanswered", unanswered)] {
+            self.probes
+                .with_label_values(&[answer])
+                .inc_by(u64::from(count));
+        }
+    }
+
+    /// Counts `count` deletion-cost annotation writes.
+    pub fn pod_deletion_cost_writes(&self, count: u32) {
+        self.cost_writes.inc_by(u64::from(count));
     }
 
     /// The metrics in the Prometheus text format (0.0.4).
@@ -403,6 +436,8 @@ mod tests {
                 "counter",
                 &[("severity=\"error\"", "1"), ("severity=\"info\"", "2")],
             ),
+            // Without labels, and 0 until an idle-first scale down writes.
+            "# HELP wpa_pod_deletion_cost_writes_total controller.kubernetes.io/pod-deletion-cost annotations written before idle-first scale downs.\n# TYPE wpa_pod_deletion_cost_writes_total counter\nwpa_pod_deletion_cost_writes_total 0\n".to_owned(),
             family(
                 "wpa_queue_messages",
                 "Messages in the queue (visible and in flight).",

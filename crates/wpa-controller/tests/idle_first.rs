@@ -213,6 +213,15 @@ async fn no_busy_pod_is_removed_across_scale_downs() {
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     assert_eq!(pod_lists(server), lists);
     assert_rbac_allows(&server.requests());
+    let metrics = run.metrics.render();
+    assert!(
+        metrics.contains("wpa_pod_deletion_cost_writes_total 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("wpa_busy_probe_answers_total{answer=\"unanswered\"}"),
+        "{metrics}"
+    );
     drop(revived);
     run.stop().await;
 }

@@ -141,6 +141,7 @@ struct CachedTarget<'a> {
     replicas: TargetReplicas,
     inner: KubeScaleTarget,
     limiter: &'a RateLimiter,
+    metrics: &'a Metrics,
     /// Writes the last apply made (0: the scale already had that count,
     /// e.g. the cache lagged behind our own previous scale).
     writes: u32,
@@ -157,8 +158,6 @@ struct IdleFirstPods<'a> {
     probe: &'a BusyProbe,
     /// What the probe found, for the scale down that follows.
     probed: Option<Probed>,
-    /// `pod-deletion-cost` annotations written.
-    cost_writes: u32,
 }
 
 impl ScaleTarget for CachedTarget<'_> {
@@ -174,8 +173,9 @@ impl ScaleTarget for CachedTarget<'_> {
             && let Some(probed) = &pods.probed
         {
             // The victims are ordered before the count shrinks, or not at all.
-            pods.cost_writes +=
+            let written =
                 mark_victims(pods.client, self.limiter, pods.namespace, probed, replicas).await?;
+            self.metrics.pod_deletion_cost_writes(written);
         }
         self.limiter.acquire().await;
         self.writes = self.inner.scale(replicas).await?;
@@ -200,6 +200,8 @@ impl ScaleTarget for CachedTarget<'_> {
         )
         .await?;
         let idle = probed.idle_pods(replicas.current);
+        self.metrics
+            .busy_probe_answers(probed.idle, probed.busy, probed.unanswered);
         tracing::debug!(
             namespace = %pods.namespace, target = %pods.target.name,
             "busy probe: {} idle, {} busy, {} unanswered: {idle} may go{}",
@@ -466,6 +468,7 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
             &valid.target.name,
         ),
         limiter: &ctx.limiter,
+        metrics: &ctx.metrics,
         writes: 0,
         idle_first: match (pod_owners, &valid.busy_probe) {
             (Some(owners), Some(probe)) => Some(IdleFirstPods {
@@ -475,7 +478,6 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
                 owners,
                 probe,
                 probed: None,
-                cost_writes: 0,
             }),
             _ => None,
         },
