@@ -325,10 +325,11 @@ async fn received_messages_mean_no_idle_worker_and_the_rate_is_measured() {
     };
     let mut q = queue(sqs, cloudwatch, &options);
     let obs = q.observe(SHORT, now()).await.unwrap();
-    assert_eq!(obs.idle, Idleness::Idle(0));
+    assert_eq!(obs.idle, Idleness::NotAllIdle);
+    assert_eq!(obs.idle.idle_workers(4), Some(0));
     assert_eq!(obs.messages_sent_per_minute, Some(30.0));
     let snapshot = obs.snapshot();
-    assert_eq!(snapshot.idleness(), Idleness::Idle(0));
+    assert_eq!(snapshot.idleness(), Idleness::NotAllIdle);
     assert_eq!(snapshot.messages_sent_per_minute(), Some(30.0));
     // Within the TTL both answers come from the cache.
     q.observe(SHORT, now() + Duration::from_secs(20))
