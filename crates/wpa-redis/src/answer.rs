@@ -132,13 +132,16 @@ pub struct StreamState<'a> {
 ///   last read attempt is within `consumer_idle`; on 7.0 unknown (its
 ///   `idle` field counts from the last *successful* read, so a live
 ///   consumer waiting for entries cannot be told from a dead one);
-/// - arrivals: `entries-added` of `XINFO STREAM`.
+/// - arrivals: `entries-added` of `XINFO STREAM` (0 while the stream does
+///   not exist).
 #[must_use]
 pub fn stream(state: &StreamState<'_>) -> Reading {
     let Some(stream) = state.stream else {
+        // Nothing was ever added to a stream that does not exist.
         return Reading {
             idleness: Idleness::Idle(0),
             in_flight: Some(0),
+            added_total: Some(0),
             ..Reading::default()
         };
     };
@@ -277,7 +280,7 @@ pub struct BullmqCounts {
 /// ready and do not count; a paused queue's jobs do, as in BullMQ's own
 /// waiting count); in flight = active; every worker idle when all four are
 /// empty (a job being processed is in `active`), unknown otherwise;
-/// arrivals = the `id` counter.
+/// arrivals = the `id` counter (0 while it does not exist).
 #[must_use]
 pub fn bullmq(counts: &BullmqCounts) -> Reading {
     let waiting = counts
@@ -292,7 +295,7 @@ pub fn bullmq(counts: &BullmqCounts) -> Reading {
         } else {
             Idleness::Unknown
         },
-        added_total: counts.id,
+        added_total: Some(counts.id.unwrap_or(0)),
         oldest_age: None,
     }
 }
@@ -479,7 +482,10 @@ mod tests {
             consumer_idle: 60 * S,
             oldest_age: None,
         });
-        assert_eq!((missing.waiting, missing.idleness), (0, Idleness::Idle(0)));
+        assert_eq!(
+            (missing.waiting, missing.idleness, missing.added_total),
+            (0, Idleness::Idle(0), Some(0))
+        );
     }
 
     #[test]

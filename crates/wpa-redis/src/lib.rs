@@ -1,8 +1,9 @@
 //! Redis adapter of the Worker Pod Autoscaler: a queue kept in Redis as a
 //! [`wpa_poller::QueueSource`] and a [`wpa_core::QueueMetrics`].
 //!
-//! - [`RedisUri`]: `redis[s]://[user:password@]host[:port]/[db/]KIND/NAME[?options]`,
-//!   naming the key layout: a `list` (with processing lists for the
+//! - [`RedisUri`] parses
+//!   `redis[s]://[user:password@]host[:port]/[db/]KIND/NAME[?options]`,
+//!   which names the key layout: a `list` (with processing lists for the
 //!   reliable-queue pattern), a `stream` read by a consumer group, or the
 //!   layout of a worker framework (`celery`, `sidekiq`, `rq`, `bullmq`);
 //! - [`reply`]: pure decoders of the replies read (`XINFO`, Sidekiq's

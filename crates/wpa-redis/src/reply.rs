@@ -471,7 +471,7 @@ pub fn sidekiq_enqueued_ms(job: &str) -> Option<u64> {
         return Some(ms);
     }
     let seconds = stamp.as_f64()?;
-    (seconds.is_finite() && seconds >= 0.0 && seconds < 1e15).then(|| {
+    (0.0..1e15).contains(&seconds).then(|| {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let ms = (seconds * 1000.0) as u64;
         ms
@@ -525,7 +525,7 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
     if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || day == 0 {
         return None;
     }
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     let month_days = [
         31,
         if leap { 29 } else { 28 },

@@ -12,6 +12,9 @@ use wpa_core::{Idleness, QueueMetrics};
 use wpa_poller::{PollRequest, PollerConfig, QueueSource, Registry};
 use wpa_redis::{Error, RedisQueue};
 
+/// Stream entries as redis-rs decodes them: `(id, [(field, value)])`.
+type Entries = Vec<(String, Vec<(String, String)>)>;
+
 #[tokio::test]
 async fn missing_keys_are_empty_queues() {
     let server = server();
@@ -381,7 +384,7 @@ async fn the_stream_wake_up_sees_the_first_entry_and_leaves_the_group_alone() {
         (0, 0),
         "the group was not read"
     );
-    let reply: Vec<(String, Vec<(String, Vec<(String, String)>)>)> = run(
+    let reply: Vec<(String, Entries)> = run(
         &mut producer,
         &[
             "XREADGROUP",
