@@ -34,8 +34,11 @@
 //!   last-delivered-id>`, a plain read that returns on the first entry the
 //!   group has not been given and does not touch the group;
 //! - layouts that wait on several keys (`bullmq`, `celery` with priority
-//!   steps) and `wakeup=poll`: the snapshot read every 200 ms
-//!   (`wakeup-interval-ms`), so the first message is seen within that.
+//!   steps) and `wakeup=poll`: the `LLEN` (and BullMQ's `ZCARD
+//!   prioritized`) of the keys a message arrives in, every 200 ms
+//!   (`wakeup-interval-ms`), so the first message is seen within that; the
+//!   whole snapshot is read once one is there, or at the end of the long
+//!   poll.
 //!
 //! ```no_run
 //! # #[cfg(feature = "client")]

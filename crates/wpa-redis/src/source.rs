@@ -190,6 +190,8 @@ impl RedisQueue {
         self.after_wake_up(woke).await
     }
 
+    /// Probes the waiting keys every `interval` until one holds a message
+    /// or `long_poll` passed, then reads the whole snapshot.
     async fn wake_up_polling(
         &mut self,
         long_poll: Duration,
@@ -197,12 +199,41 @@ impl RedisQueue {
     ) -> Result<QueueSnapshot, Error> {
         let deadline = Instant::now() + long_poll;
         loop {
-            let snapshot = self.read_snapshot(false).await?;
+            let waiting = self.probe().await?;
             let now = Instant::now();
-            if snapshot.messages() > 0 || now >= deadline {
-                return Ok(snapshot);
+            if waiting || now >= deadline {
+                return self.read_snapshot(false).await;
             }
             tokio::time::sleep(interval.min(deadline - now)).await;
+        }
+    }
+
+    /// Whether a message waits, from the keys a message arrives in only:
+    /// `LLEN` of the waiting lists (and BullMQ's `ZCARD prioritized`); a
+    /// stream is read whole.
+    async fn probe(&mut self) -> Result<bool, Error> {
+        let lists = self.uri.layout().waiting_lists();
+        let prioritized = match self.uri.layout() {
+            Layout::Stream { .. } => return Ok(self.read_snapshot(false).await?.messages() > 0),
+            Layout::Bullmq { queue, prefix } => Some(format!("{prefix}:{queue}:prioritized")),
+            _ => None,
+        };
+        let mut pipe = pipeline();
+        for list in &lists {
+            pipe.cmd("LLEN").arg(list);
+        }
+        if let Some(key) = &prioritized {
+            pipe.cmd("ZCARD").arg(key);
+        }
+        let values = self.main.query(&pipe, "LLEN", Duration::ZERO).await?;
+        for (i, list) in lists.iter().enumerate() {
+            if self.len(&values, i, "LLEN", list, "list")? > 0 {
+                return Ok(true);
+            }
+        }
+        match &prioritized {
+            Some(key) => Ok(self.len(&values, lists.len(), "ZCARD", key, "sorted set")? > 0),
+            None => Ok(false),
         }
     }
 

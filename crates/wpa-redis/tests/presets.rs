@@ -670,11 +670,17 @@ async fn calls_per_poll_are_as_documented() {
             ("xread", 1)
         ])
     );
-    assert_eq!(
-        calls_of(&server, &mut conn, "bullmq/emails", short_wake).await,
-        calls(&[("llen", 9), ("zcard", 3), ("get", 3)]),
-        "reads at 0, 200 and 300 ms (the deadline)"
-    );
+    // Probes of wait, paused and prioritized at 0, 200 and 300 ms (the
+    // deadline; two if the machine is slow), then one read.
+    let bullmq: std::collections::BTreeMap<String, u64> =
+        calls_of(&server, &mut conn, "bullmq/emails", short_wake)
+            .await
+            .into_iter()
+            .collect();
+    let probes = bullmq["zcard"] - 1;
+    assert!((2..=3).contains(&probes), "{bullmq:?}");
+    assert_eq!(bullmq["llen"], 2 * probes + 3, "{bullmq:?}");
+    assert_eq!((bullmq["get"], bullmq.len()), (1, 3), "{bullmq:?}");
     // Busy: per-worker reads for Sidekiq and RQ.
     sidekiq_heartbeat(&mut conn, "w0:1:a", &["default"], &[], 1.0).await;
     sidekiq_heartbeat(&mut conn, "w1:1:b", &["default"], &[("t", "default")], 1.0).await;

@@ -647,3 +647,14 @@ async fn the_poller_wakes_up_from_zero_within_a_second() {
     assert!(added_at.elapsed() < Duration::from_secs(1));
     assert_eq!(subscription.latest().unwrap().messages(), 1);
 }
+
+#[cfg(not(feature = "tls"))]
+#[tokio::test]
+async fn rediss_without_the_tls_feature_says_so() {
+    let error = queue_at("rediss://127.0.0.1:1/list/jobs")
+        .snapshot()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::TlsUnavailable { .. }), "{error:?}");
+    assert!(error.to_string().contains("`tls` feature"), "{error}");
+}
