@@ -56,7 +56,7 @@ impl Default for ClientConfig {
 /// while it blocks on the server) leaves the connection marked, and the
 /// next call replaces it, so a blocked command never delays the next one.
 #[derive(Debug)]
-pub struct Connection {
+pub(crate) struct Connection {
     address: String,
     info: Result<ConnectionInfo, String>,
     config: ClientConfig,
@@ -98,7 +98,7 @@ impl Connection {
     /// A connection to the server of `uri` (its database and credentials);
     /// nothing is connected yet.
     #[must_use]
-    pub fn new(uri: &RedisUri, config: ClientConfig) -> Self {
+    pub(crate) fn new(uri: &RedisUri, config: ClientConfig) -> Self {
         Connection {
             address: uri.address(),
             info: connection_info(uri),
@@ -111,19 +111,14 @@ impl Connection {
 
     /// `host:port`.
     #[must_use]
-    pub fn address(&self) -> &str {
+    pub(crate) fn address(&self) -> &str {
         &self.address
     }
 
     /// How many connections were established so far (1 plus reconnects).
     #[must_use]
-    pub fn connects(&self) -> u64 {
+    pub(crate) fn connects(&self) -> u64 {
         self.connects
-    }
-
-    /// Drops the connection; the next call reconnects.
-    pub fn disconnect(&mut self) {
-        self.conn = None;
     }
 
     /// Sends `pipe` (which must be built with `ignore_errors()`, so that an
@@ -131,7 +126,7 @@ impl Connection {
     /// within the call timeout plus `server_wait` (the longest a blocking
     /// command in it waits on the server). `command` names the pipeline in
     /// errors (its first command).
-    pub async fn query(
+    pub(crate) async fn query(
         &mut self,
         pipe: &redis::Pipeline,
         command: &'static str,

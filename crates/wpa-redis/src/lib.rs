@@ -68,7 +68,7 @@ mod uri;
 
 pub use answer::{ArrivalRate, Reading};
 #[cfg(feature = "client")]
-pub use client::{ClientConfig, Connection};
+pub use client::ClientConfig;
 pub use error::Error;
 #[cfg(feature = "client")]
 pub use source::{DEFAULT_RATE_WINDOW, QueueConfig, RedisQueue};

@@ -104,6 +104,13 @@ impl RedisQueue {
         &self.uri
     }
 
+    /// Connections established so far, both connections together (each
+    /// reconnect counts one).
+    #[must_use]
+    pub fn connects(&self) -> u64 {
+        self.main.connects() + self.waker.connects()
+    }
+
     /// One short poll: the layout's reads, no waiting. `oldest_age`: also
     /// read the age of the message a worker gets next, where the layout
     /// tells it (a stream, Sidekiq, RQ, BullMQ; one or two more commands,

@@ -510,10 +510,7 @@ async fn the_documented_acl_rules_are_enough() {
             "stream/events?group=g",
             "+xinfo|stream +xinfo|groups +xinfo|consumers +xrange +xread +time %R~events",
         ),
-        (
-            "celery",
-            "+llen +hlen %R~celery %R~celery\x06\x16* %R~unacked",
-        ),
+        ("celery", "+llen +hlen %R~celery* %R~unacked"),
         (
             "sidekiq",
             "+llen +smembers +hmget +hvals +lindex +blmove %RW~queue:default %R~processes %R~*",

@@ -554,6 +554,7 @@ async fn recovers_from_a_server_restart() {
     let mut producer = client(&server).await;
     let _: i64 = run(&mut producer, &["LPUSH", "restart", "b"]).await;
     assert_eq!(queue.poll(SHORT).await.unwrap().messages(), 1);
+    assert_eq!(queue.connects(), 2, "one connection, then one reconnect");
     // The wake-up connection recovers too.
     let _: String = run(&mut producer, &["XADD", "s", "*", "n", "1"]).await;
     let mut snapshot = Err(());
