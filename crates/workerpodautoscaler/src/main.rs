@@ -14,6 +14,8 @@ mod cli;
 mod crd;
 mod decide;
 #[cfg(feature = "controller")]
+mod queues;
+#[cfg(feature = "controller")]
 mod run;
 mod simulate;
 #[cfg(feature = "controller")]

@@ -17,6 +17,7 @@ use wpa_controller::{
 use wpa_poller::{PollerConfig, Registry, Subscription};
 
 use crate::cli::{self, DefaultsArgs, LogArgs, QueueArgs};
+use crate::queues::{self, Service, URI_FORMS};
 
 /// `workerpodautoscaler run`: every flag of the Go controller, same names
 /// and defaults; each also read from `WORKERPODAUTOSCALER_<FLAG>`.
@@ -40,11 +41,13 @@ pub(crate) struct RunArgs {
     /// when absent.
     #[arg(long, env = "WORKERPODAUTOSCALER_KUBE_CONFIG")]
     pub(crate) kube_config: Option<PathBuf>,
-    /// Queue services enabled, comma separated (`sqs`, `beanstalkd`).
+    /// Queue services enabled, comma separated (`sqs`, `beanstalkd`,
+    /// `redis`, `rabbitmq`, `nats`). An enabled service costs nothing until
+    /// a WorkerPodAutoScaler names one of its queues.
     #[arg(
         long,
         env = "WORKERPODAUTOSCALER_QUEUE_SERVICES",
-        default_value = "sqs,beanstalkd"
+        default_value = "sqs,beanstalkd,redis,rabbitmq,nats"
     )]
     pub(crate) queue_services: String,
     /// Address of /metrics, /status, /healthz and /readyz (`:8787`: all
@@ -97,7 +100,7 @@ pub(crate) struct RunArgs {
 #[derive(Debug, thiserror::Error)]
 enum RunError {
     /// `--queue-services` names a service that does not exist.
-    #[error("--queue-services: unknown service(s) {0:?}: use sqs, beanstalkd")]
+    #[error("--queue-services: unknown service(s) {0:?}: use sqs, beanstalkd, redis, rabbitmq, nats")]
     QueueServices(Vec<String>),
     /// No Kubernetes configuration could be loaded.
     #[error("loading the Kubernetes configuration: {0}")]
@@ -164,20 +167,31 @@ impl RunArgs {
 
 /// The queue adapters enabled by `--queue-services`.
 struct Queues {
-    beanstalk: Option<PollerConfig>,
+    /// The enabled services but SQS, with their poll schedules.
+    enabled: Vec<(Service, PollerConfig)>,
     sqs: Option<(wpa_sqs::SqsClients, PollerConfig)>,
-}
-
-fn is_sqs(uri: &str) -> bool {
-    uri.starts_with("https://") || uri.starts_with("http://")
 }
 
 impl SourceFactory for Queues {
     fn subscribe(&self, registry: &Registry, uri: &str) -> Result<Subscription, String> {
-        if uri.starts_with("beanstalk://") {
-            let config = self
-                .beanstalk
-                .ok_or("beanstalkd is not enabled (--queue-services)")?;
+        let service = Service::of_uri(uri)
+            .ok_or_else(|| format!("unsupported queue URI: expected {URI_FORMS}"))?;
+        if service == Service::Sqs {
+            let (clients, config) = self
+                .sqs
+                .as_ref()
+                .ok_or("sqs is not enabled (--queue-services)")?;
+            return registry
+                .subscribe(uri, *config, None, || clients.queue(uri))
+                .map_err(|e| e.to_string());
+        }
+        let config = self
+            .enabled
+            .iter()
+            .find(|(enabled, _)| *enabled == service)
+            .map(|(_, config)| *config)
+            .ok_or_else(|| format!("{} is not enabled (--queue-services)", service.name()))?;
+        if service == Service::Beanstalkd {
             let address: BeanstalkUri = uri
                 .parse()
                 .map_err(|e: wpa_beanstalkd::Error| e.to_string())?;
@@ -187,16 +201,7 @@ impl SourceFactory for Queues {
                 })
                 .map_err(|never| match never {});
         }
-        if is_sqs(uri) {
-            let (clients, config) = self
-                .sqs
-                .as_ref()
-                .ok_or("SQS is not enabled (--queue-services)")?;
-            return registry
-                .subscribe(uri, *config, None, || clients.queue(uri))
-                .map_err(|e| e.to_string());
-        }
-        Err("unsupported queue URI: expected https://sqs.<region>.amazonaws.com/<account>/<queue> or beanstalk://host:port/tube".to_owned())
+        queues::subscribe_other(service, registry, uri, config, None)
     }
 }
 
@@ -227,14 +232,15 @@ async fn serve(args: &RunArgs, metrics: Arc<Metrics>) -> Result<(), RunError> {
     let services = args.queue_services();
     let unknown: Vec<String> = services
         .iter()
-        .filter(|s| !matches!(s.as_str(), "sqs" | "beanstalkd"))
+        .filter(|s| Service::named(s).is_none())
         .cloned()
         .collect();
     if !unknown.is_empty() {
         return Err(RunError::QueueServices(unknown));
     }
+    let services: Vec<Service> = services.iter().filter_map(|s| Service::named(s)).collect();
     let config = args.controller_config();
-    let sqs = if services.iter().any(|s| s == "sqs") {
+    let sqs = if services.contains(&Service::Sqs) {
         // The arrival rate is measured (CloudWatch, cached 60 s per queue)
         // only while a WPA with secondsToProcessOneJob watches the queue:
         // the controller asks for it per poll.
@@ -247,10 +253,11 @@ async fn serve(args: &RunArgs, metrics: Arc<Metrics>) -> Result<(), RunError> {
         None
     };
     let queues = Queues {
-        beanstalk: services
+        enabled: services
             .iter()
-            .any(|s| s == "beanstalkd")
-            .then(|| args.queue.beanstalk_poller()),
+            .filter(|s| **s != Service::Sqs)
+            .map(|s| (*s, args.queue.poll.poller(*s)))
+            .collect(),
         sqs,
     };
     let client = client(args).await?;

@@ -22,6 +22,7 @@ use wpa_core::{
 use wpa_poller::{PollerError, Registry, Subscription};
 
 use crate::cli::{self, DefaultsArgs, LogArgs, QueueArgs, SpecArgs};
+use crate::queues::Service;
 
 /// Arguments of `watch`. Every flag can also be set in the environment as
 /// `WORKERPODAUTOSCALER_<FLAG>` (upper case, `-` as `_`); the spec, queue,
@@ -39,8 +40,9 @@ unknown), currentReplicas, desiredReplicas, scaleOperation
 Exit status: 0 on Ctrl-C or SIGTERM, 2 for a bad flag, queue URI or spec."
 )]
 pub(crate) struct WatchArgs {
-    /// Queue to poll: beanstalk://host:port/tube (host defaults to localhost, port to 11300)
-    /// or an SQS queue URL, https://sqs.<region>.amazonaws.com/<account>/<name>.
+    /// Queue to poll: beanstalk://host:port/tube (host defaults to localhost, port to 11300),
+    /// an SQS queue URL, https://sqs.<region>.amazonaws.com/<account>/<name>, a Redis
+    /// (redis://), RabbitMQ (amqp://) or NATS JetStream (nats://) queue: see the README.
     #[arg(long, env = "WORKERPODAUTOSCALER_QUEUE_URI")]
     queue_uri: String,
 
@@ -68,10 +70,10 @@ enum WatchError {
     Beanstalk(#[from] wpa_beanstalkd::Error),
     #[error("{0}")]
     Sqs(#[from] wpa_sqs::Error),
-    #[error(
-        "unsupported queue URI {uri:?}: expected beanstalk://host:port/tube or an SQS queue URL"
-    )]
+    #[error("unsupported queue URI {uri:?}: expected {}", crate::queues::URI_FORMS)]
     UnsupportedUri { uri: String },
+    #[error("{0}")]
+    Queue(String),
     #[error("invalid spec: {0}")]
     Spec(#[from] wpa_core::Error),
     #[error("cannot start the async runtime: {0}")]
@@ -85,20 +87,23 @@ enum Queue {
     Beanstalk(BeanstalkUri),
     /// Checked for syntax here; against the endpoint settings when subscribed.
     Sqs,
+    /// Redis, RabbitMQ or NATS: checked when subscribed.
+    Other(Service),
 }
 
 impl Queue {
     fn parse(uri: &str) -> Result<Self, WatchError> {
-        if uri.starts_with("beanstalk://") {
-            return Ok(Queue::Beanstalk(uri.parse()?));
+        match Service::of_uri(uri) {
+            Some(Service::Sqs) => {
+                wpa_sqs::QueueUrl::parse(uri, true)?;
+                Ok(Queue::Sqs)
+            }
+            Some(Service::Beanstalkd) => Ok(Queue::Beanstalk(uri.parse()?)),
+            Some(other) => Ok(Queue::Other(other)),
+            None => Err(WatchError::UnsupportedUri {
+                uri: crate::queues::redact(uri),
+            }),
         }
-        if uri.starts_with("https://") || uri.starts_with("http://") {
-            wpa_sqs::QueueUrl::parse(uri, true)?;
-            return Ok(Queue::Sqs);
-        }
-        Err(WatchError::UnsupportedUri {
-            uri: uri.to_owned(),
-        })
     }
 
     /// Starts the queue's poller (needs the runtime).
@@ -132,6 +137,14 @@ impl Queue {
                     Ok::<_, wpa_sqs::Error>(queue)
                 })?)
             }
+            Queue::Other(service) => crate::queues::subscribe_other(
+                service,
+                registry,
+                uri,
+                args.queue.poll.poller(service),
+                Some(args.replicas),
+            )
+            .map_err(WatchError::Queue),
         }
     }
 
@@ -140,6 +153,7 @@ impl Queue {
         match self {
             Queue::Beanstalk(_) => args.queue.poll.beanstalk_short_poll_interval,
             Queue::Sqs => args.queue.poll.sqs_short_poll_interval,
+            Queue::Other(service) => args.queue.poll.poller(*service).short_poll,
         }
     }
 }

@@ -31,7 +31,7 @@ pub(crate) struct QueueArgs {
     pub(crate) sqs_endpoint: Option<String>,
 }
 
-/// The four poll intervals.
+/// The poll intervals, two per queue service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
 pub(crate) struct PollArgs {
     /// Seconds (or a duration: 20s, 1m) between two SQS short polls; at least 1.
@@ -76,6 +76,66 @@ pub(crate) struct PollArgs {
         allow_negative_numbers = true
     )]
     pub(crate) beanstalk_long_poll_interval: Duration,
+    /// Seconds between two Redis short polls; at least 1.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "WORKERPODAUTOSCALER_REDIS_SHORT_POLL_INTERVAL",
+        default_value = "20",
+        value_parser = interval,
+        allow_negative_numbers = true
+    )]
+    pub(crate) redis_short_poll_interval: Duration,
+    /// Longest wait of one Redis wake-up poll (a blocking BLMOVE/XREAD or LLEN probes at 0 replicas), in seconds; at least 1.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "WORKERPODAUTOSCALER_REDIS_LONG_POLL_INTERVAL",
+        default_value = "20",
+        value_parser = interval,
+        allow_negative_numbers = true
+    )]
+    pub(crate) redis_long_poll_interval: Duration,
+    /// Seconds between two RabbitMQ short polls; at least 1.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "WORKERPODAUTOSCALER_RABBITMQ_SHORT_POLL_INTERVAL",
+        default_value = "20",
+        value_parser = interval,
+        allow_negative_numbers = true
+    )]
+    pub(crate) rabbitmq_short_poll_interval: Duration,
+    /// Longest wait of one RabbitMQ wake-up poll (queue.declare passive probes at 0 replicas), in seconds; at least 1.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "WORKERPODAUTOSCALER_RABBITMQ_LONG_POLL_INTERVAL",
+        default_value = "20",
+        value_parser = interval,
+        allow_negative_numbers = true
+    )]
+    pub(crate) rabbitmq_long_poll_interval: Duration,
+    /// Seconds between two NATS JetStream short polls; at least 1.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "WORKERPODAUTOSCALER_NATS_SHORT_POLL_INTERVAL",
+        default_value = "20",
+        value_parser = interval,
+        allow_negative_numbers = true
+    )]
+    pub(crate) nats_short_poll_interval: Duration,
+    /// Longest wait of one NATS JetStream wake-up poll (a core subscription to the stream's subjects at 0 replicas), in seconds; at least 1.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "WORKERPODAUTOSCALER_NATS_LONG_POLL_INTERVAL",
+        default_value = "20",
+        value_parser = interval,
+        allow_negative_numbers = true
+    )]
+    pub(crate) nats_long_poll_interval: Duration,
 }
 
 impl PollArgs {
@@ -90,6 +150,26 @@ impl PollArgs {
                 self.beanstalk_long_poll_interval,
             )
         }
+    }
+}
+
+impl PollArgs {
+    /// The poller schedule of Redis, RabbitMQ or NATS queues.
+    #[cfg(feature = "controller")]
+    #[must_use]
+    pub(crate) fn poller(&self, service: crate::queues::Service) -> PollerConfig {
+        use crate::queues::Service;
+        let (short, long) = match service {
+            Service::Sqs => self.intervals(true),
+            Service::Beanstalkd => self.intervals(false),
+            Service::Redis => (self.redis_short_poll_interval, self.redis_long_poll_interval),
+            Service::Rabbitmq => (
+                self.rabbitmq_short_poll_interval,
+                self.rabbitmq_long_poll_interval,
+            ),
+            Service::Nats => (self.nats_short_poll_interval, self.nats_long_poll_interval),
+        };
+        PollerConfig::new(short, long)
     }
 }
 

@@ -1,0 +1,90 @@
+//! The queue services `run` and `watch` poll, told apart by the queue
+//! URI's scheme, and the adapters of the three that need no client setup
+//! beyond their URI (Redis, RabbitMQ, NATS JetStream).
+
+use wpa_poller::{PollerConfig, Registry, Subscription};
+
+/// A queue service, as `--queue-services` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Service {
+    Sqs,
+    Beanstalkd,
+    Redis,
+    Rabbitmq,
+    Nats,
+}
+
+impl Service {
+    /// Every service, in `--queue-services` order.
+    pub(crate) const ALL: [Service; 5] = [
+        Service::Sqs,
+        Service::Beanstalkd,
+        Service::Redis,
+        Service::Rabbitmq,
+        Service::Nats,
+    ];
+
+    /// Its `--queue-services` name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Service::Sqs => "sqs",
+            Service::Beanstalkd => "beanstalkd",
+            Service::Redis => "redis",
+            Service::Rabbitmq => "rabbitmq",
+            Service::Nats => "nats",
+        }
+    }
+
+    /// The service of a `--queue-services` name.
+    pub(crate) fn named(name: &str) -> Option<Self> {
+        Service::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The service a queue URI's scheme selects.
+    pub(crate) fn of_uri(uri: &str) -> Option<Self> {
+        let scheme = uri.split_once("://")?.0.to_ascii_lowercase();
+        Some(match scheme.as_str() {
+            "https" | "http" => Service::Sqs,
+            "beanstalk" => Service::Beanstalkd,
+            "redis" | "rediss" => Service::Redis,
+            "amqp" | "amqps" => Service::Rabbitmq,
+            "nats" | "tls" => Service::Nats,
+            _ => return None,
+        })
+    }
+}
+
+/// The URI forms, for errors.
+pub(crate) const URI_FORMS: &str = "https://sqs.<region>.amazonaws.com/<account>/<queue>, \
+beanstalk://host:port/tube, redis://host:port/[db/]list|stream|celery|sidekiq|rq|bullmq/..., \
+amqp://host:port/vhost/queue or nats://host:port/stream/consumer";
+
+/// The URI with any password replaced, for logs and errors.
+pub(crate) fn redact(uri: &str) -> String {
+    wpa_redis::redact(uri)
+}
+
+/// Subscribes `uri` of a Redis, RabbitMQ or NATS queue in `registry`.
+pub(crate) fn subscribe_other(
+    service: Service,
+    registry: &Registry,
+    uri: &str,
+    config: PollerConfig,
+    replicas: Option<u32>,
+) -> Result<Subscription, String> {
+    match service {
+        Service::Redis => {
+            let parsed: wpa_redis::RedisUri =
+                uri.parse().map_err(|e: wpa_redis::Error| e.to_string())?;
+            registry
+                .subscribe(uri, config, replicas, || {
+                    Ok::<_, std::convert::Infallible>(wpa_redis::RedisQueue::new(parsed))
+                })
+                .map_err(|never| match never {})
+        }
+        Service::Sqs | Service::Beanstalkd | Service::Rabbitmq | Service::Nats => Err(format!(
+            "{} queues are not handled here: a bug",
+            service.name()
+        )),
+    }
+}
