@@ -41,13 +41,14 @@ pub(crate) struct RunArgs {
     /// when absent.
     #[arg(long, env = "WORKERPODAUTOSCALER_KUBE_CONFIG")]
     pub(crate) kube_config: Option<PathBuf>,
-    /// Queue services enabled, comma separated (`sqs`, `beanstalkd`,
-    /// `redis`, `rabbitmq`, `nats`). An enabled service costs nothing until
-    /// a WorkerPodAutoScaler names one of its queues.
+    /// Queue services enabled, comma separated: `sqs`, `beanstalkd` (the
+    /// reference's default), `redis`, `rabbitmq`, `nats`. An enabled
+    /// service costs nothing until a WorkerPodAutoScaler names one of its
+    /// queues.
     #[arg(
         long,
         env = "WORKERPODAUTOSCALER_QUEUE_SERVICES",
-        default_value = "sqs,beanstalkd,redis,rabbitmq,nats"
+        default_value = "sqs,beanstalkd"
     )]
     pub(crate) queue_services: String,
     /// Address of /metrics, /status, /healthz and /readyz (`:8787`: all
@@ -445,8 +446,9 @@ mod tests {
             checked += 1;
         }
         assert_eq!(
-            checked, 21,
-            "the 16 reference flags (with -v), 3 for leader election, --sqs-endpoint, --log-format"
+            checked, 27,
+            "the 16 reference flags (with -v), 3 for leader election, --sqs-endpoint, --log-format, \
+             a poll pair for each of redis, rabbitmq and nats"
         );
     }
 

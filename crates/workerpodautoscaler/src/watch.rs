@@ -353,6 +353,10 @@ mod tests {
         ));
         assert!(matches!(
             Queue::parse("redis://h/t"),
+            Ok(Queue::Other(Service::Redis))
+        ));
+        assert!(matches!(
+            Queue::parse("kafka://h/t"),
             Err(WatchError::UnsupportedUri { .. })
         ));
         assert!(matches!(
