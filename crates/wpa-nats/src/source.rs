@@ -93,6 +93,8 @@ struct Armed {
     filters: Vec<String>,
     /// The connection count, to look again after a reconnect.
     connects: watch::Receiver<u64>,
+    /// Whether `connects` can still change.
+    watch_connects: bool,
     /// When the second look after subscribing is due.
     settle_at: Option<Instant>,
 }
@@ -310,9 +312,14 @@ impl NatsQueue {
                         Some(()) => Woken::Publish,
                         None => Woken::SubscriptionEnded,
                     },
-                    changed = armed.connects.changed() => match changed {
+                    changed = armed.connects.changed(), if armed.watch_connects => match changed {
                         Ok(()) => Woken::Reconnected,
-                        Err(_) => Woken::Timer,
+                        Err(_) => {
+                            // The client is gone (cannot happen while this
+                            // adapter holds it): stop watching.
+                            armed.watch_connects = false;
+                            Woken::Timer
+                        }
                     },
                     () = tokio::time::sleep_until(wake_at) => Woken::Timer,
                 };
@@ -453,6 +460,7 @@ impl NatsQueue {
             subjects,
             filters: filters.to_vec(),
             connects,
+            watch_connects: true,
             settle_at: Some(Instant::now() + SETTLE),
         });
         Ok(())
