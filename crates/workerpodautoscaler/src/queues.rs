@@ -82,7 +82,16 @@ pub(crate) fn subscribe_other(
                 })
                 .map_err(|never| match never {})
         }
-        Service::Sqs | Service::Beanstalkd | Service::Rabbitmq | Service::Nats => Err(format!(
+        Service::Nats => {
+            let parsed: wpa_nats::NatsUri =
+                uri.parse().map_err(|e: wpa_nats::Error| e.to_string())?;
+            registry
+                .subscribe(uri, config, replicas, || {
+                    Ok::<_, std::convert::Infallible>(wpa_nats::NatsQueue::new(parsed))
+                })
+                .map_err(|never| match never {})
+        }
+        Service::Sqs | Service::Beanstalkd | Service::Rabbitmq => Err(format!(
             "{} queues are not handled here: a bug",
             service.name()
         )),

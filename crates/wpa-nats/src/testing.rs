@@ -1,0 +1,199 @@
+//! A throwaway `nats-server` with JetStream for tests, benches and
+//! examples.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A `nats-server -js -sd <temp dir> -a 127.0.0.1 -p <free port> -m <free
+/// port>` child process, killed on drop (its store directory removed).
+///
+/// The store directory outlives [`NatsServer::restart`]: streams and
+/// consumers (file storage) survive a restart, as on a real deployment.
+/// A missing `nats-server` binary is an error that says how to install it:
+/// tests must fail on it, never skip.
+#[derive(Debug)]
+pub struct NatsServer {
+    child: Option<Child>,
+    port: u16,
+    monitor_port: u16,
+    dir: PathBuf,
+    config: Option<PathBuf>,
+}
+
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn temp_dir() -> io::Result<PathBuf> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!(
+        "wpa-nats-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+impl NatsServer {
+    /// Starts a server on a free port and waits until it accepts
+    /// connections.
+    pub fn start() -> io::Result<Self> {
+        Self::start_inner(None)
+    }
+
+    /// Starts a server with these lines of configuration (for example an
+    /// `authorization { ... }` block) on top of the flags.
+    pub fn start_with_config(config: &str) -> io::Result<Self> {
+        Self::start_inner(Some(config))
+    }
+
+    fn start_inner(config: Option<&str>) -> io::Result<Self> {
+        let dir = temp_dir()?;
+        let config = match config {
+            Some(text) => {
+                let path = dir.join("nats.conf");
+                std::fs::write(&path, text)?;
+                Some(path)
+            }
+            None => None,
+        };
+        let mut server = NatsServer {
+            child: None,
+            port: free_port()?,
+            monitor_port: free_port()?,
+            dir,
+            config,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// The client port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The monitoring (HTTP) port.
+    #[must_use]
+    pub fn monitor_port(&self) -> u16 {
+        self.monitor_port
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// `nats://127.0.0.1:<port>/<stream>/<consumer>`.
+    #[must_use]
+    pub fn uri(&self, stream: &str, consumer: &str) -> String {
+        format!("nats://127.0.0.1:{}/{stream}/{consumer}", self.port)
+    }
+
+    /// The JetStream store directory.
+    #[must_use]
+    pub fn store_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The body of `GET <path>` on the monitoring port (`/subsz?subs=1`,
+    /// `/connz`, `/jsz?consumers=1`).
+    pub fn monitor(&self, path: &str) -> io::Result<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.monitor_port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        match response.split_once("\r\n\r\n") {
+            Some((head, body)) if head.starts_with("HTTP/1.") && head.contains(" 200 ") => {
+                Ok(body.to_owned())
+            }
+            _ => Err(io::Error::other(format!(
+                "GET {path}: unexpected response {:?}",
+                response.chars().take(200).collect::<String>()
+            ))),
+        }
+    }
+
+    /// Kills the server (SIGKILL: no clean shutdown).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same ports, with the same store.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop();
+        self.spawn()
+    }
+
+    fn spawn(&mut self) -> io::Result<()> {
+        let mut command = Command::new("nats-server");
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(config);
+        }
+        command
+            .arg("-js")
+            .arg("-sd")
+            .arg(&self.dir)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-m", &self.monitor_port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = command.spawn().map_err(|error| {
+            io::Error::new(
+                error.kind(),
+                format!(
+                    "cannot run `nats-server` ({error}): install it (Debian: apt-get install -y nats-server)"
+                ),
+            )
+        })?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && TcpStream::connect(("127.0.0.1", self.monitor_port)).is_ok()
+            {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                return Err(io::Error::other(format!(
+                    "nats-server exited at start with {status} (port {} or {} taken, or a bad configuration?)",
+                    self.port, self.monitor_port
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "nats-server did not accept connections within 10 s",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
