@@ -97,3 +97,64 @@ pub(crate) fn subscribe_other(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_select_services() {
+        let cases = [
+            ("https://sqs.ap-south-1.amazonaws.com/1/q", Some(Service::Sqs)),
+            ("beanstalk://h:11300/t", Some(Service::Beanstalkd)),
+            ("rediss://h/0/list/q", Some(Service::Redis)),
+            ("AMQP://h/%2F/q", Some(Service::Rabbitmq)),
+            ("tls://h/S/C", Some(Service::Nats)),
+            ("kafka://h/t", None),
+            ("no scheme", None),
+        ];
+        for (uri, service) in cases {
+            assert_eq!(Service::of_uri(uri), service, "{uri}");
+        }
+        for service in Service::ALL {
+            assert_eq!(Service::named(service.name()), Some(service));
+        }
+        assert_eq!(
+            redact("redis://u:secret@h/0/list/q"),
+            "redis://u:***@h/0/list/q"
+        );
+    }
+
+    /// Every example WPA in deploy/ names a queue an adapter accepts.
+    #[test]
+    fn the_shipped_examples_parse() {
+        let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(deploy).unwrap_or_else(|e| panic!("{deploy}: {e}")) {
+            let path = entry.map(|e| e.path()).unwrap_or_default();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if !name.starts_with("example-wpa") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let Some(uri) = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("queueURI: "))
+            else {
+                panic!("{name}: no queueURI");
+            };
+            match Service::of_uri(uri) {
+                Some(Service::Redis) => {
+                    assert!(uri.parse::<wpa_redis::RedisUri>().is_ok(), "{name}: {uri}");
+                }
+                Some(Service::Nats) => {
+                    assert!(uri.parse::<wpa_nats::NatsUri>().is_ok(), "{name}: {uri}");
+                }
+                Some(_) => {}
+                None => panic!("{name}: {uri}: no service"),
+            }
+            seen += 1;
+        }
+        assert!(seen >= 5, "{seen} examples");
+    }
+}

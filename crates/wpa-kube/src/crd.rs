@@ -48,7 +48,9 @@ pub struct WorkerPodAutoScalerSpec {
     /// `maxReplicas` (required, int32 >= 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_replicas: Option<i64>,
-    /// `queueURI` (required): the SQS queue URL or `beanstalk://host:port/tube`.
+    /// `queueURI` (required): the SQS queue URL, `beanstalk://host:port/tube`,
+    /// or a Redis, RabbitMQ or NATS JetStream queue (`redis://`, `amqp://`,
+    /// `nats://`).
     #[serde(rename = "queueURI", default, skip_serializing_if = "Option::is_none")]
     pub queue_uri: Option<String>,
     /// `targetMessagesPerWorker` (required, int32 >= 1).
@@ -375,7 +377,8 @@ pub fn openapi_schema() -> serde_json::Value {
                     "queueURI": {
                         "type": "string",
                         "minLength": 1,
-                        "description": "Full URL of the queue: https://sqs.<region>.amazonaws.com/<account>/<name> or beanstalk://host:port/tube."
+                        "pattern": "^(https?|beanstalk|rediss?|amqps?|nats|tls)://[^\\s]+$",
+                        "description": "Full URL of the queue: https://sqs.<region>.amazonaws.com/<account>/<name>, beanstalk://host:port/tube, redis[s]://[user:password@]host[:port]/[db/]list|stream|celery|sidekiq|rq|bullmq/..., amqp[s]://[user:password@]host[:port]/<vhost>/<queue>, or nats://[user:password@]host[:port]/<stream>/<consumer> (tls:// for NATS over TLS). The adapter of the scheme checks the rest and reports what is wrong on the WPA."
                     },
                     "targetMessagesPerWorker": int32("Messages one worker should have queued; the desired workers are the queued messages divided by this.", 1),
                     "secondsToProcessOneJob": {
