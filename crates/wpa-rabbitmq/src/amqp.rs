@@ -152,6 +152,9 @@ pub(crate) struct AmqpClient {
     config: AmqpConfig,
     counters: Arc<Counters>,
     live: Option<Live>,
+    /// A connection being opened, by a task of its own: a call cancelled
+    /// while it waits leaves it running, and the next call waits for it.
+    connecting: Option<tokio::task::JoinHandle<Result<Live, Error>>>,
 }
 
 impl std::fmt::Debug for AmqpClient {
@@ -171,12 +174,42 @@ impl AmqpClient {
             config,
             counters,
             live: None,
+            connecting: None,
         }
     }
 
     /// Drops the connection; the next call opens a new one.
     pub(crate) fn disconnect(&mut self) {
         self.live = None;
+    }
+
+    /// Opens the connection unless it is open (see `connecting`).
+    async fn ensure_connected(&mut self) -> Result<(), Error> {
+        if self.live.is_some() {
+            return Ok(());
+        }
+        let connecting = match &mut self.connecting {
+            Some(connecting) => connecting,
+            None => self.connecting.insert(tokio::spawn(connect(
+                self.arguments()?,
+                self.address.clone(),
+                self.config.clone(),
+                Arc::clone(&self.counters),
+            ))),
+        };
+        let result = connecting.await;
+        self.connecting = None;
+        match result {
+            Ok(Ok(live)) => {
+                self.live = Some(live);
+                Ok(())
+            }
+            Ok(Err(error)) => Err(error),
+            Err(join_error) => Err(self.amqp_error(
+                "connection.open",
+                format!("the connect task failed: {join_error}"),
+            )),
+        }
     }
 
     /// A passive `queue.declare`: `None` when the queue does not exist.
@@ -188,9 +221,7 @@ impl AmqpClient {
         {
             self.live = None;
         }
-        if self.live.is_none() {
-            self.connect().await?;
-        }
+        self.ensure_connected().await?;
         let Some(live) = &self.live else {
             return Err(self.amqp_error(OPERATION, "not connected".to_owned()));
         };
@@ -272,65 +303,65 @@ impl AmqpClient {
         }
         Ok(arguments)
     }
+}
 
-    /// Opens the connection, up to `reconnect_attempts` times. Refused
-    /// credentials or vhost are not retried.
-    async fn connect(&mut self) -> Result<(), Error> {
-        let arguments = self.arguments()?;
-        let attempts = self.config.reconnect_attempts.max(1);
-        let mut backoff = Backoff::new(
-            self.config.reconnect_initial_backoff,
-            self.config.reconnect_max_backoff,
-        );
-        let mut reason = String::new();
-        for attempt in 1..=attempts {
-            if attempt > 1 {
-                tokio::time::sleep(backoff.next_delay()).await;
-            }
-            let opened =
-                tokio::time::timeout(self.config.connect_timeout, Connection::open(&arguments))
-                    .await;
-            match opened {
-                Ok(Ok(connection)) => {
-                    Counters::bump(&self.counters.connections);
-                    let channel_max = match connection.channel_max() {
-                        0 => u32::from(u16::MAX),
-                        max => u32::from(max),
-                    };
-                    if self.counters.connections.load(Ordering::Relaxed) > 1 {
-                        tracing::info!(address = %self.address, "connected to RabbitMQ again");
-                    }
-                    self.live = Some(Live {
-                        connection,
-                        channel: Arc::new(tokio::sync::Mutex::new(None)),
-                        lost_channels: Arc::new(AtomicU32::new(0)),
-                        lost_channel_limit: (channel_max / 2).max(1),
-                    });
-                    return Ok(());
-                }
-                Ok(Err(error)) => {
-                    let text = error.to_string();
-                    reason = format!("{text}{}", handshake_hint(&text));
-                    if let Some(refused) = refusal(&text) {
-                        return Err(Error::AccessRefused {
-                            address: self.address.clone(),
-                            operation: "connection.open",
-                            reason: refused,
-                        });
-                    }
-                }
-                Err(_) => {
-                    reason = format!("no connection within {:?}", self.config.connect_timeout);
-                }
-            }
-            tracing::debug!(address = %self.address, attempt, %reason, "RabbitMQ connect failed");
+/// Opens a connection, up to `reconnect_attempts` times with backoff.
+/// Refused credentials or vhost are not retried.
+async fn connect(
+    arguments: OpenConnectionArguments,
+    address: String,
+    config: AmqpConfig,
+    counters: Arc<Counters>,
+) -> Result<Live, Error> {
+    let attempts = config.reconnect_attempts.max(1);
+    let mut backoff = Backoff::new(
+        config.reconnect_initial_backoff,
+        config.reconnect_max_backoff,
+    );
+    let mut reason = String::new();
+    for attempt in 1..=attempts {
+        if attempt > 1 {
+            tokio::time::sleep(backoff.next_delay()).await;
         }
-        Err(Error::Connect {
-            address: self.address.clone(),
-            attempts,
-            reason,
-        })
+        match tokio::time::timeout(config.connect_timeout, Connection::open(&arguments)).await {
+            Ok(Ok(connection)) => {
+                Counters::bump(&counters.connections);
+                if counters.connections.load(Ordering::Relaxed) > 1 {
+                    tracing::info!(%address, "connected to RabbitMQ again");
+                }
+                let channel_max = match connection.channel_max() {
+                    0 => u32::from(u16::MAX),
+                    max => u32::from(max),
+                };
+                return Ok(Live {
+                    connection,
+                    channel: Arc::new(tokio::sync::Mutex::new(None)),
+                    lost_channels: Arc::new(AtomicU32::new(0)),
+                    lost_channel_limit: (channel_max / 2).max(1),
+                });
+            }
+            Ok(Err(error)) => {
+                let text = error.to_string();
+                if let Some(refused) = refusal(&text) {
+                    return Err(Error::AccessRefused {
+                        address,
+                        operation: "connection.open",
+                        reason: refused,
+                    });
+                }
+                reason = format!("{text}{}", handshake_hint(&text));
+            }
+            Err(_) => {
+                reason = format!("no connection within {:?}", config.connect_timeout);
+            }
+        }
+        tracing::debug!(%address, attempt, %reason, "RabbitMQ connect failed");
     }
+    Err(Error::Connect {
+        address,
+        attempts,
+        reason,
+    })
 }
 
 /// The server's reason when an amqprs connection error says it refused
