@@ -206,7 +206,10 @@ pub struct RabbitUri {
     tls: bool,
     host: String,
     port: u16,
-    credentials: Option<Credentials>,
+    credentials: Credentials,
+    /// Whether the URI names the credentials (printed back) or they are
+    /// the default.
+    credentials_given: bool,
     vhost: String,
     queue: String,
     management: ManagementUrl,
@@ -246,14 +249,14 @@ impl RabbitUri {
 
     /// The credentials: the URI's, else `guest`/`guest`.
     #[must_use]
-    pub fn credentials(&self) -> Credentials {
-        self.credentials.clone().unwrap_or_else(Credentials::guest)
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     /// Whether the URI names credentials.
     #[must_use]
     pub fn has_credentials(&self) -> bool {
-        self.credentials.is_some()
+        self.credentials_given
     }
 
     /// The vhost, decoded (`/` for the default one).
@@ -278,11 +281,11 @@ impl RabbitUri {
     /// The credentials for the management API: its URL's, else the AMQP
     /// ones.
     #[must_use]
-    pub fn management_credentials(&self) -> Credentials {
+    pub fn management_credentials(&self) -> &Credentials {
         self.management
             .credentials
-            .clone()
-            .unwrap_or_else(|| self.credentials())
+            .as_ref()
+            .unwrap_or(&self.credentials)
     }
 
     /// The URI with its passwords: it parses back to `self`. Not for logs.
@@ -294,8 +297,8 @@ impl RabbitUri {
     fn render(&self, redact: bool) -> String {
         let mut out = String::with_capacity(64);
         out.push_str(if self.tls { "amqps://" } else { "amqp://" });
-        if let Some(credentials) = &self.credentials {
-            credentials.write(&mut out, redact);
+        if self.credentials_given {
+            self.credentials.write(&mut out, redact);
         }
         write_host(&mut out, &self.host);
         out.push(':');
@@ -526,7 +529,7 @@ fn parse_management(value: &str) -> Result<ManagementUrl, String> {
         });
         if !segments_ok {
             return Err(
-                "the management URL's path prefix must be segments of letters, digits, - . _ ~"
+                "the management URL's path prefix must be segments of letters, digits, - . _ ~ (not . or ..)"
                     .into(),
             );
         }
@@ -634,7 +637,8 @@ fn parse(uri: &str) -> Result<RabbitUri, String> {
             DEFAULT_AMQP_PORT
         }),
         host: authority.host,
-        credentials: authority.credentials,
+        credentials_given: authority.credentials.is_some(),
+        credentials: authority.credentials.unwrap_or_else(Credentials::guest),
         vhost,
         queue,
         management,
