@@ -40,6 +40,11 @@ pub struct ServerOptions {
     /// Longest wait for the node to accept AMQP and management
     /// connections. Default 120 s (a loaded 2-core machine takes 10-20 s).
     pub start_timeout: Duration,
+    /// Also listen with TLS (AMQPS and HTTPS management, on ports of their
+    /// own), with a server certificate for `127.0.0.1` and `localhost`
+    /// signed by a throwaway CA ([`RabbitMqServer::ca_certificate`]), made
+    /// with the `openssl` command. Default false.
+    pub tls: bool,
 }
 
 impl Default for ServerOptions {
@@ -48,6 +53,7 @@ impl Default for ServerOptions {
             stats_interval: Duration::from_millis(250),
             sample_seconds: 1,
             start_timeout: Duration::from_secs(120),
+            tls: false,
         }
     }
 }
@@ -75,6 +81,8 @@ pub struct RabbitMqServer {
     management_port: u16,
     dist_port: u16,
     epmd_port: u16,
+    /// AMQPS and HTTPS management ports, with `ServerOptions::tls`.
+    tls_ports: Option<(u16, u16)>,
     options: ServerOptions,
     program: PathBuf,
     epmd: PathBuf,
@@ -172,20 +180,109 @@ impl RabbitMqServer {
             management_port: free_port()?,
             dist_port: free_port()?,
             epmd_port: free_port()?,
+            tls_ports: None,
             options,
             program,
             epmd,
             watchdog: None,
             dir,
         };
+        if server.options.tls {
+            server.make_certificates()?;
+            server.tls_ports = Some((free_port()?, free_port()?));
+        }
         server.write_config()?;
         server.spawn()?;
         Ok(server)
     }
 
+    /// A CA and a server certificate for `127.0.0.1` and `localhost`
+    /// (ECDSA P-256, valid 2 days) in `<dir>/tls`.
+    fn make_certificates(&self) -> io::Result<()> {
+        let tls = self.dir.join("tls");
+        std::fs::create_dir_all(&tls)?;
+        std::fs::write(
+            tls.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )?;
+        let steps: [&[&str]; 3] = [
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=wpa-rabbitmq test CA",
+            ],
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+            ],
+        ];
+        for args in steps {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(&tls)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|error| {
+                    io::Error::new(
+                        error.kind(),
+                        format!(
+                            "cannot run `openssl` ({error}): install it (Debian: apt-get install -y openssl)"
+                        ),
+                    )
+                })?;
+            if !output.status.success() {
+                return Err(io::Error::other(format!(
+                    "openssl {} failed: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&output.stderr)
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn write_config(&self) -> io::Result<()> {
         let sample = self.options.sample_seconds.max(1);
-        let config = format!(
+        let mut config = format!(
             "listeners.tcp.default = 127.0.0.1:{}\n\
              management.tcp.ip = 127.0.0.1\n\
              management.tcp.port = {}\n\
@@ -200,6 +297,27 @@ impl RabbitMqServer {
             self.management_port,
             self.options.stats_interval.as_millis().max(1),
         );
+        if let Some((amqps, https)) = self.tls_ports {
+            let tls = self.dir.join("tls");
+            let file = |name: &str| tls.join(name).display().to_string();
+            let _ = write!(
+                config,
+                "listeners.ssl.default = 127.0.0.1:{amqps}\n\
+                 ssl_options.cacertfile = {ca}\n\
+                 ssl_options.certfile = {cert}\n\
+                 ssl_options.keyfile = {key}\n\
+                 ssl_options.verify = verify_none\n\
+                 ssl_options.fail_if_no_peer_cert = false\n\
+                 management.ssl.ip = 127.0.0.1\n\
+                 management.ssl.port = {https}\n\
+                 management.ssl.cacertfile = {ca}\n\
+                 management.ssl.certfile = {cert}\n\
+                 management.ssl.keyfile = {key}\n",
+                ca = file("ca.pem"),
+                cert = file("server.pem"),
+                key = file("server.key"),
+            );
+        }
         std::fs::write(self.dir.join("rabbitmq.conf"), config)?;
         std::fs::write(self.dir.join("enabled_plugins"), "[rabbitmq_management].\n")
     }
@@ -247,7 +365,10 @@ impl RabbitMqServer {
     fn wait_until_up(&mut self) -> io::Result<()> {
         let deadline = Instant::now() + self.options.start_timeout;
         loop {
-            let amqp = TcpStream::connect(("127.0.0.1", self.amqp_port)).is_ok();
+            let amqp = TcpStream::connect(("127.0.0.1", self.amqp_port)).is_ok()
+                && self
+                    .amqps_port()
+                    .is_none_or(|port| TcpStream::connect(("127.0.0.1", port)).is_ok());
             if amqp && matches!(self.admin("GET", "/api/overview", None), Ok((200, _))) {
                 return Ok(());
             }
@@ -291,6 +412,37 @@ impl RabbitMqServer {
     #[must_use]
     pub fn management_port(&self) -> u16 {
         self.management_port
+    }
+
+    /// The AMQPS port, with [`ServerOptions::tls`].
+    #[must_use]
+    pub fn amqps_port(&self) -> Option<u16> {
+        self.tls_ports.map(|(amqps, _)| amqps)
+    }
+
+    /// The HTTPS management port, with [`ServerOptions::tls`].
+    #[must_use]
+    pub fn management_tls_port(&self) -> Option<u16> {
+        self.tls_ports.map(|(_, https)| https)
+    }
+
+    /// The PEM file of the CA that signed the server's certificate, with
+    /// [`ServerOptions::tls`].
+    #[must_use]
+    pub fn ca_certificate(&self) -> Option<PathBuf> {
+        self.tls_ports.map(|_| self.dir.join("tls").join("ca.pem"))
+    }
+
+    /// `amqps://guest:guest@127.0.0.1:<amqps>/<vhost>/<queue>?management=https://127.0.0.1:<https>`,
+    /// with [`ServerOptions::tls`].
+    #[must_use]
+    pub fn tls_uri(&self, vhost: &str, queue: &str) -> Option<String> {
+        let (amqps, https) = self.tls_ports?;
+        Some(format!(
+            "amqps://guest:guest@127.0.0.1:{amqps}/{}/{}?management=https://127.0.0.1:{https}",
+            utf8_percent_encode(vhost, NON_ALPHANUMERIC),
+            utf8_percent_encode(queue, NON_ALPHANUMERIC),
+        ))
     }
 
     /// `http://127.0.0.1:<management port>`.
