@@ -282,7 +282,7 @@ impl AmqpClient {
     fn arguments(&self) -> Result<OpenConnectionArguments, Error> {
         let credentials = self.uri.credentials();
         let mut arguments = OpenConnectionArguments::new(
-            self.uri.host(),
+            &socket_host(self.uri.host()),
             self.uri.port(),
             credentials.user(),
             credentials.password(),
@@ -362,6 +362,16 @@ async fn connect(
         attempts,
         reason,
     })
+}
+
+/// The host as amqprs joins it with the port (`host:port`): an IPv6
+/// address in brackets. (The TLS server name is the bare host.)
+fn socket_host(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
 }
 
 /// The server's reason when an amqprs connection error says it refused
@@ -444,5 +454,33 @@ async fn declare_task(
                 None => Err(Failure::Connection(error.to_string())),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_hosts_are_bracketed_for_the_socket() {
+        assert_eq!(socket_host("::1"), "[::1]");
+        assert_eq!(socket_host("rabbit"), "rabbit");
+        let address = format!("{}:{}", socket_host("::1"), 5672);
+        assert!(address.parse::<std::net::SocketAddr>().is_ok(), "{address}");
+    }
+
+    #[test]
+    fn refusals_and_hints() {
+        let text = r#"AMQP connection open error: failed to open connection, reason: Close(Close { reply_code: 530, reply_text: "NOT_ALLOWED - vhost prod not found"), class_id: 10 })"#;
+        assert_eq!(
+            refusal(text).as_deref(),
+            Some("NOT_ALLOWED - vhost prod not found")
+        );
+        assert_eq!(refusal("network io error: Connection refused"), None);
+        assert!(
+            handshake_hint("network io error: Connection reset by peer (os error 104)")
+                .contains("password")
+        );
+        assert_eq!(handshake_hint("Connection refused"), "");
     }
 }

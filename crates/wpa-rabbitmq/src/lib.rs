@@ -10,8 +10,13 @@
 //!   `GET /api/queues/{vhost}/{queue}` for what AMQP does not tell:
 //!   unacknowledged messages, each consumer's acknowledgement mode and
 //!   prefetch, the publish counter, the head message's timestamp. These
-//!   are sampled by the server every `collect_statistics_interval` (5 s by
-//!   default), so they are a few seconds old.
+//!   are sampled: queues report every `collect_statistics_interval` and the
+//!   API serves the latest sample at the granularity of
+//!   `management.sample_retention_policies` (5 s and 5 s by default), so a
+//!   change shows 2 to 8 s later.
+//!
+//! A short poll makes one call through each door, concurrently: 6 calls a
+//! minute at the default 20 s interval.
 //!
 //! What each number means is [`answer`]'s, as pure functions (the
 //! simulator calls them too):
@@ -45,7 +50,14 @@
 //! beanstalkd tube that does not exist): nothing can be queued in it.
 //! The transition is logged at `warn` so that a mistyped name shows. A
 //! vhost that does not exist, or credentials the server refuses, are
-//! errors ([`Error::AccessRefused`]).
+//! errors ([`Error::AccessRefused`], [`Error::ManagementUnauthorized`]).
+//!
+//! **Permissions:** a user with the `monitoring` (or `management`) tag and a
+//! permission entry on the vhost that matches nothing (`'^$' '^$' '^$'`):
+//! a passive declare needs no configure, write or read permission.
+//!
+//! `amqps://` and `https://` management URLs use rustls with ring, trusting
+//! the system's certificates or [`QueueConfig::tls`].
 //!
 //! ```no_run
 //! use wpa_core::QueueMetrics;
