@@ -91,7 +91,16 @@ pub(crate) fn subscribe_other(
                 })
                 .map_err(|never| match never {})
         }
-        Service::Sqs | Service::Beanstalkd | Service::Rabbitmq => Err(format!(
+        Service::Rabbitmq => {
+            let parsed: wpa_rabbitmq::RabbitUri =
+                uri.parse().map_err(|e: wpa_rabbitmq::Error| e.to_string())?;
+            registry
+                .subscribe(uri, config, replicas, || {
+                    Ok::<_, std::convert::Infallible>(wpa_rabbitmq::RabbitQueue::new(parsed))
+                })
+                .map_err(|never| match never {})
+        }
+        Service::Sqs | Service::Beanstalkd => Err(format!(
             "{} queues are not handled here: a bug",
             service.name()
         )),
@@ -149,6 +158,12 @@ mod tests {
                 }
                 Some(Service::Nats) => {
                     assert!(uri.parse::<wpa_nats::NatsUri>().is_ok(), "{name}: {uri}");
+                }
+                Some(Service::Rabbitmq) => {
+                    assert!(
+                        uri.parse::<wpa_rabbitmq::RabbitUri>().is_ok(),
+                        "{name}: {uri}"
+                    );
                 }
                 Some(_) => {}
                 None => panic!("{name}: {uri}: no service"),
