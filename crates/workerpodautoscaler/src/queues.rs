@@ -92,8 +92,9 @@ pub(crate) fn subscribe_other(
                 .map_err(|never| match never {})
         }
         Service::Rabbitmq => {
-            let parsed: wpa_rabbitmq::RabbitUri =
-                uri.parse().map_err(|e: wpa_rabbitmq::Error| e.to_string())?;
+            let parsed: wpa_rabbitmq::RabbitUri = uri
+                .parse()
+                .map_err(|e: wpa_rabbitmq::Error| e.to_string())?;
             registry
                 .subscribe(uri, config, replicas, || {
                     Ok::<_, std::convert::Infallible>(wpa_rabbitmq::RabbitQueue::new(parsed))
@@ -114,7 +115,10 @@ mod tests {
     #[test]
     fn schemes_select_services() {
         let cases = [
-            ("https://sqs.ap-south-1.amazonaws.com/1/q", Some(Service::Sqs)),
+            (
+                "https://sqs.ap-south-1.amazonaws.com/1/q",
+                Some(Service::Sqs),
+            ),
             ("beanstalk://h:11300/t", Some(Service::Beanstalkd)),
             ("rediss://h/0/list/q", Some(Service::Redis)),
             ("AMQP://h/%2F/q", Some(Service::Rabbitmq)),

@@ -101,7 +101,9 @@ pub(crate) struct RunArgs {
 #[derive(Debug, thiserror::Error)]
 enum RunError {
     /// `--queue-services` names a service that does not exist.
-    #[error("--queue-services: unknown service(s) {0:?}: use sqs, beanstalkd, redis, rabbitmq, nats")]
+    #[error(
+        "--queue-services: unknown service(s) {0:?}: use sqs, beanstalkd, redis, rabbitmq, nats"
+    )]
     QueueServices(Vec<String>),
     /// No Kubernetes configuration could be loaded.
     #[error("loading the Kubernetes configuration: {0}")]

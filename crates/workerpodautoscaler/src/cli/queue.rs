@@ -162,7 +162,10 @@ impl PollArgs {
         let (short, long) = match service {
             Service::Sqs => self.intervals(true),
             Service::Beanstalkd => self.intervals(false),
-            Service::Redis => (self.redis_short_poll_interval, self.redis_long_poll_interval),
+            Service::Redis => (
+                self.redis_short_poll_interval,
+                self.redis_long_poll_interval,
+            ),
             Service::Rabbitmq => (
                 self.rabbitmq_short_poll_interval,
                 self.rabbitmq_long_poll_interval,
