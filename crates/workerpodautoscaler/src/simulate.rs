@@ -65,8 +65,9 @@ pub(crate) struct SimulateOptions {
     wpa: Option<PathBuf>,
     #[command(flatten)]
     spec: SpecArgs,
-    /// Queue service whose adapter the WPA reads through: sqs or beanstalkd.
-    #[arg(long, value_name = "sqs|beanstalkd")]
+    /// Queue service whose adapter the WPA reads through: sqs, beanstalkd,
+    /// redis (a list), rabbitmq or nats.
+    #[arg(long, value_name = "sqs|beanstalkd|redis|rabbitmq|nats")]
     backend: Option<String>,
     /// The poll intervals, as `run` and `watch` take them; the simulated
     /// adapter uses its backend's pair.
@@ -313,16 +314,19 @@ fn scenarios(args: &SimulateOptions) -> Result<Vec<Scenario>, SimulateError> {
         }
         if let Some(backend) = &args.backend {
             config.backend = match backend.as_str() {
-                "sqs" => Backend::Sqs,
-                "beanstalkd" | "beanstalk" => Backend::Beanstalkd,
-                other => {
-                    return Err(SimulateError::Usage(format!(
-                        "--backend must be sqs or beanstalkd, got {other:?}"
-                    )));
-                }
+                "beanstalk" => Backend::Beanstalkd,
+                name => Backend::ALL
+                    .iter()
+                    .find(|(_, n)| *n == name)
+                    .map(|(backend, _)| *backend)
+                    .ok_or_else(|| {
+                        SimulateError::Usage(format!(
+                            "--backend must be sqs, beanstalkd, redis, rabbitmq or nats, got {name:?}"
+                        ))
+                    })?,
             };
         }
-        let (short_poll, long_poll) = args.poll.intervals(config.backend == Backend::Sqs);
+        let (short_poll, long_poll) = args.poll.for_backend(config.backend);
         config.adapter.short_poll_s = short_poll.as_secs_f64();
         config.adapter.long_poll_s = long_poll.as_secs_f64();
         let base = match &from_file {
@@ -388,10 +392,13 @@ fn read_wpa_file(path: &Path) -> Result<(RawWpaSpec, Option<Backend>), SimulateE
         )));
     }
     let backend = object.spec.queue_uri.as_deref().map(|uri| {
-        if uri.starts_with("beanstalk://") {
-            Backend::Beanstalkd
-        } else {
-            Backend::Sqs
+        let scheme = uri.split_once("://").map_or("", |(scheme, _)| scheme);
+        match scheme {
+            "beanstalk" => Backend::Beanstalkd,
+            "redis" | "rediss" => Backend::RedisList,
+            "amqp" | "amqps" => Backend::Rabbitmq,
+            "nats" | "tls" => Backend::Nats,
+            _ => Backend::Sqs,
         }
     });
     Ok((object.spec.raw, backend))
@@ -509,10 +516,7 @@ fn write_table(out: &mut impl Write, results: &[(Scenario, Vec<Outcome>)]) -> st
             "{:<16} {} | {} backend, {} | WPA spec min {} max {} target {} secondsToProcessOneJob {} maxDisruption {}",
             scenario.name,
             scenario.description,
-            match scenario.config.backend {
-                Backend::Sqs => "sqs",
-                Backend::Beanstalkd => "beanstalkd",
-            },
+            scenario.config.backend.name(),
             format_seconds(scenario.config.horizon_s),
             spec.min_replicas(),
             spec.max_replicas(),

@@ -152,7 +152,10 @@ pub fn desired_replicas(
     let mut sizing = size(spec, target, queue, replicas, backlog_growth);
 
     // 4. Up at once, down past the band, never more than the idle pods.
-    let holding = queue.in_flight().unwrap_or(messages).min(current);
+    // Without an in-flight count the queue cannot see what its workers
+    // hold (a Redis list read by BRPOP: a taken message leaves the list),
+    // so any pod may hold one.
+    let holding = queue.in_flight().map_or(current, |held| held.min(current));
     // A job that ends within Kubernetes' default grace period survives its
     // pod's removal; a longer one may not, so while over half the pods hold
     // one, a Deployment picking victims at random would likely kill one.

@@ -112,7 +112,7 @@ impl ConsumerConfig {
 }
 
 /// The part of a `CONSUMER.INFO` reply the autoscaler reads.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 pub struct ConsumerInfo {
     /// The stream.
     pub stream_name: String,

@@ -63,7 +63,7 @@ fn assert_conserved(outcome: &Outcome) {
 fn every_message_is_processed_or_still_queued() {
     let mut checked = 0;
     for scenario in builtin(3).unwrap() {
-        for backend in [Backend::Sqs, Backend::Beanstalkd] {
+        for (backend, _) in Backend::ALL {
             let mut config = scenario.config.clone();
             config.backend = backend;
             config.horizon_s = config.horizon_s.min(4.0 * 3_600.0);
@@ -75,7 +75,7 @@ fn every_message_is_processed_or_still_queued() {
             }
         }
     }
-    assert_eq!(checked, 36);
+    assert_eq!(checked, 90);
 }
 
 #[test]
@@ -347,4 +347,49 @@ fn keda_activates_from_zero_and_cools_down_to_zero() {
     let hpa = simulate(&config, &Policy::Hpa(HpaSettings::like_wpa(&spec)), None).unwrap();
     assert!(hpa.events.iter().all(|e| e.to >= 1));
     assert!(hpa.worker_seconds >= 7_199.0);
+}
+
+/// Each backend's visibility, through its adapter's own answer: NATS sees
+/// what beanstalkd sees (real-time counts, an exact idle count when
+/// nothing is held, a one-minute meter); a plain Redis list does not see
+/// what its workers hold, so the wait-target policy never removes a pod
+/// the queue cannot vouch for (only the busy probe can).
+#[test]
+fn each_backend_reads_through_its_adapter() {
+    let scenario = builtin(1)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "long-jobs")
+        .unwrap();
+    let run = |backend: Backend, idle_first: bool| {
+        let mut config = scenario.config.clone();
+        config.backend = backend;
+        let [_, _, _, _, wait, wait_idle_first, _] =
+            Policy::comparison_with_wait_target(&scenario.spec, 20.0, 30.0).unwrap();
+        let policy = if idle_first { wait_idle_first } else { wait };
+        simulate(&config, &policy, None).unwrap()
+    };
+    let redis = run(Backend::RedisList, false);
+    assert_eq!(redis.interrupted_jobs, 0);
+    assert!(
+        redis
+            .events
+            .iter()
+            .all(|e| e.snapshot.is_none_or(|s| s.in_flight().is_none()))
+    );
+    let redis_probed = run(Backend::RedisList, true);
+    assert_eq!(redis_probed.interrupted_jobs, 0);
+    assert!(redis_probed.worker_seconds < redis.worker_seconds);
+    let nats = run(Backend::Nats, false);
+    assert!(nats.events.iter().any(|e| {
+        e.snapshot
+            .is_some_and(|s| matches!(s.idleness(), wpa_core::Idleness::Idle(_)))
+    }));
+    let rabbit = run(Backend::Rabbitmq, false);
+    assert!(
+        rabbit
+            .events
+            .iter()
+            .any(|e| e.snapshot.is_some_and(|s| s.in_flight().is_some()))
+    );
 }

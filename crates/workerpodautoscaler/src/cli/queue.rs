@@ -139,6 +139,24 @@ pub(crate) struct PollArgs {
 }
 
 impl PollArgs {
+    /// Short and long poll of a simulated backend.
+    #[must_use]
+    pub(crate) fn for_backend(&self, backend: wpa_sim::Backend) -> (Duration, Duration) {
+        match backend {
+            wpa_sim::Backend::Sqs => self.intervals(true),
+            wpa_sim::Backend::Beanstalkd => self.intervals(false),
+            wpa_sim::Backend::RedisList => (
+                self.redis_short_poll_interval,
+                self.redis_long_poll_interval,
+            ),
+            wpa_sim::Backend::Rabbitmq => (
+                self.rabbitmq_short_poll_interval,
+                self.rabbitmq_long_poll_interval,
+            ),
+            wpa_sim::Backend::Nats => (self.nats_short_poll_interval, self.nats_long_poll_interval),
+        }
+    }
+
     /// Short and long poll of SQS (`sqs`) or beanstalkd.
     #[must_use]
     pub(crate) fn intervals(&self, sqs: bool) -> (Duration, Duration) {

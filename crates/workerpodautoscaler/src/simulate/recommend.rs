@@ -116,6 +116,9 @@ fn write_object(
             scenario.name
         ),
         Backend::Beanstalkd => format!("beanstalk://beanstalkd:11300/{}", scenario.name),
+        Backend::RedisList => format!("redis://redis:6379/0/list/{}", scenario.name),
+        Backend::Rabbitmq => format!("amqp://rabbitmq:5672/%2F/{}", scenario.name),
+        Backend::Nats => format!("nats://nats:4222/{}/workers", scenario.name.to_uppercase()),
     };
     let text = match &recommendation.policy {
         Policy::Wpa { spec, .. } => {

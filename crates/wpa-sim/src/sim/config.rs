@@ -20,6 +20,38 @@ pub enum Backend {
     /// beanstalkd: real-time counts from `stats-tube`, idle workers from
     /// `current-waiting`, no arrival rate.
     Beanstalkd,
+    /// A Redis list read by `BRPOP` workers (no processing list): only the
+    /// waiting messages are seen (what a worker holds is not), idleness only
+    /// when nothing waits and, without a counter, no arrival rate.
+    RedisList,
+    /// RabbitMQ: ready + unacknowledged from the management API, sampled
+    /// every 5 s and shown 2.4 s later; idle consumers (one per pod,
+    /// prefetch 1, manual acks) from the same sample; the publish rate.
+    Rabbitmq,
+    /// NATS JetStream, a pull consumer: real-time pending and ack-pending,
+    /// the waiting pull requests as idle workers, the stream's sequence as
+    /// the arrival counter.
+    Nats,
+}
+
+impl Backend {
+    /// Every backend, by `--backend` name.
+    pub const ALL: [(Backend, &'static str); 5] = [
+        (Backend::Sqs, "sqs"),
+        (Backend::Beanstalkd, "beanstalkd"),
+        (Backend::RedisList, "redis"),
+        (Backend::Rabbitmq, "rabbitmq"),
+        (Backend::Nats, "nats"),
+    ];
+
+    /// Its `--backend` name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        Backend::ALL
+            .iter()
+            .find(|(backend, _)| *backend == self)
+            .map_or("sqs", |(_, name)| name)
+    }
 }
 
 /// The WPA controller's and adapters' timing (the reference's defaults).

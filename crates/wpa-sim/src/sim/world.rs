@@ -42,10 +42,14 @@ pub(super) struct World {
 impl World {
     /// An empty queue and `initial` ready, idle pods.
     pub(super) fn new(config: &SimConfig, ticks_per_second: u64, initial: u32) -> Self {
-        // beanstalkd releases a dead worker's job when its connection closes.
+        // beanstalkd and RabbitMQ give a dead worker's job back when its
+        // connection closes; JetStream after its AckWait (30 s by default).
+        // (A plain Redis list loses it: modelled as given back, so that every
+        // scenario keeps its messages.)
         let redelivery_ticks = match config.backend {
             Backend::Sqs => ticks(config.visibility_timeout_s, ticks_per_second),
-            Backend::Beanstalkd => 0,
+            Backend::Nats => ticks(30.0, ticks_per_second),
+            Backend::Beanstalkd | Backend::RedisList | Backend::Rabbitmq => 0,
         };
         World {
             tick: 0,
