@@ -149,7 +149,7 @@ proptest! {
                 prop_assert!(u64::from(idle) + unacked >= u64::from(declare.consumers));
             }
             Idleness::Unknown => {}
-            Idleness::AllIdle => prop_assert!(false, "never reported"),
+            Idleness::AllIdle | Idleness::NotAllIdle => prop_assert!(false, "never reported"),
         }
     }
 
