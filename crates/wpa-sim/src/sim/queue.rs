@@ -226,7 +226,7 @@ impl Poller {
             self.rabbit_shown = Some(sample);
             self.rabbit_next = None;
         }
-        if world.tick % (5 * tps) == 0 && self.rabbit_next.is_none() {
+        if world.tick.is_multiple_of(5 * tps) && self.rabbit_next.is_none() {
             let sample = RabbitSample {
                 ready: world.visible(),
                 unacknowledged: world.pods.busy(),
