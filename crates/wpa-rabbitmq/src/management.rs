@@ -68,8 +68,24 @@ struct RawQueue {
     messages_unacknowledged: Option<u64>,
     consumers: Option<u64>,
     consumer_details: Option<Vec<RawConsumer>>,
+    /// An object, or `[]` (how the broker writes an empty one, seen while a
+    /// queue's first samples are taken).
+    #[serde(default, deserialize_with = "stats_or_empty")]
     message_stats: Option<RawMessageStats>,
     head_message_timestamp: Option<u64>,
+}
+
+fn stats_or_empty<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<RawMessageStats>, D::Error> {
+    Ok(
+        match Option::<serde_json::Value>::deserialize(deserializer)? {
+            Some(serde_json::Value::Object(stats)) => Some(RawMessageStats {
+                publish: stats.get("publish").and_then(serde_json::Value::as_u64),
+            }),
+            _ => None,
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -149,6 +165,12 @@ mod tests {
 
     #[test]
     fn a_full_reply() {
+        // An empty message_stats is written as an empty list.
+        let empty =
+            br#"{"consumers":0,"message_stats":[],"messages_ready":0,"messages_unacknowledged":0}"#;
+        let stats = QueueStats::from_json(empty).unwrap();
+        assert_eq!(stats.published, None);
+        assert_eq!(stats.ready, Some(0));
         let body = br#"{"consumer_details":[{"ack_required":true,"prefetch_count":1,"active":true,"activity_status":"up","arguments":{},"channel_details":{"name":"x"}}],"consumers":1,"head_message_timestamp":1700000000,"message_stats":{"publish":7,"publish_details":{"rate":0.2}},"messages_ready":3,"messages_unacknowledged":1,"name":"jobs"}"#;
         let stats = QueueStats::from_json(body).unwrap();
         assert_eq!(stats.ready, Some(3));
