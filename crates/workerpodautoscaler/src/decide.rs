@@ -536,6 +536,34 @@ mod tests {
     }
 
     #[test]
+    fn idle_pods_replace_the_budget() {
+        let line = |idle: &str| {
+            let (output, _) = decide(&format!(
+                r#"{{"queueMessages":0,"targetMessagesPerWorker":2,"currentReplicas":10,"minReplicas":0,"maxReplicas":20,"maxDisruption":"10%"{idle}}}"#
+            ));
+            serde_json::from_str::<Value>(output.trim()).unwrap()
+        };
+        // Without the probe: the 10% budget, one pod.
+        assert_eq!(line("")["desiredReplicas"], 9);
+        assert_eq!(line(r#","idlePods":-1"#)["desiredReplicas"], 9);
+        // Four pods known idle: those four.
+        let probed = line(r#","idlePods":4"#);
+        assert_eq!(probed["desiredReplicas"], 6);
+        assert!(
+            probed["reason"].as_str().unwrap().ends_with(
+                "only 4 of the 10 pods are known idle (the pods' busy signal): down to 6"
+            ),
+            "{probed}"
+        );
+        assert!(
+            line(r#","idlePods":-2"#)["error"]
+                .as_str()
+                .unwrap()
+                .contains("idlePods")
+        );
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases = [
             (

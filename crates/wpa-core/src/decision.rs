@@ -399,11 +399,10 @@ impl fmt::Display for Decision {
                     None => write!(f, "idleness of the {current} workers not known")?,
                     Some(idle) => write!(f, "{idle} of the {current} workers idle")?,
                 }
-                write!(
-                    f,
-                    ": down to the floor of {} within maxDisruption",
-                    inputs.floor
-                )?;
+                write!(f, ": down to the floor of {}", inputs.floor)?;
+                if inputs.idle_pods.is_none() {
+                    f.write_str(" within maxDisruption")?;
+                }
             }
             Rule::WaitTargetUp | Rule::WaitTargetHold | Rule::WaitTargetDown => {
                 crate::wait_target::explain(f, self.rule, inputs)?;

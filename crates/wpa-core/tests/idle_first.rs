@@ -36,8 +36,8 @@ fn the_idle_pods_replace_the_budget() {
     assert_eq!(decision.limit, Limit::IdleWorkers);
     assert_eq!(
         decision.to_string(),
-        "queue empty, idleness of the 20 workers not known: down to the floor of 0 within \
-         maxDisruption; only 12 of the 20 pods are known idle (the pods' busy signal): down to 8"
+        "queue empty, idleness of the 20 workers not known: down to the floor of 0; only 12 of \
+         the 20 pods are known idle (the pods' busy signal): down to 8"
     );
     // Every pod idle: down to the floor.
     assert_eq!(
