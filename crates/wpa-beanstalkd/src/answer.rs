@@ -3,11 +3,7 @@
 //! the simulator (`wpa-sim`) both call them, so `simulate` models the
 //! adapter that ships.
 
-use std::collections::VecDeque;
-use std::time::Duration;
-
 use wpa_core::QueueSnapshot;
-use wpa_poller::Time;
 
 use crate::Error;
 use crate::stats::TubeStats;
@@ -53,74 +49,13 @@ pub fn snapshot(stats: &TubeStats, woke: bool, rate: Option<f64>) -> Result<Queu
     })
 }
 
-/// Arrival rate from successive `total-jobs` counters.
-///
-/// Every poll records `(when, total-jobs)`. Samples are dropped from the
-/// front as long as the next one is itself at least `window` old, so the
-/// oldest sample kept is the newest one taken at least `window` ago (60 s
-/// by default: 3 polls at the default 20 s interval). The rate is the
-/// counter's rise from the oldest to the newest sample, per minute of
-/// `max(span, window)`: over a full window it is the true average; before
-/// that much history exists it counts nothing for the time not yet
-/// observed, so that a burst seen over a few seconds is not extrapolated to
-/// a whole minute (3 jobs in 1 s reads as 3 per minute, not 180). No rate
-/// is reported before two samples. A counter that goes down (beanstalkd
-/// drops an unused empty tube and recreates it later) restarts the window.
-#[derive(Debug, Clone)]
-pub struct ArrivalRate {
-    window: Duration,
-    samples: VecDeque<(Time, u64)>,
-}
-
-impl ArrivalRate {
-    /// An empty window.
-    #[must_use]
-    pub fn new(window: Duration) -> Self {
-        ArrivalRate {
-            window,
-            samples: VecDeque::new(),
-        }
-    }
-
-    /// Records a `total-jobs` reading taken at `at` (any epoch, the same
-    /// for every reading).
-    pub fn record(&mut self, at: Time, total_jobs: u64) {
-        if let Some(&(last_at, last_total)) = self.samples.back()
-            && (total_jobs < last_total || at < last_at)
-        {
-            self.samples.clear();
-        }
-        self.samples.push_back((at, total_jobs));
-        while self.samples.len() > 2
-            && self
-                .samples
-                .get(1)
-                .is_some_and(|&(second, _)| at.saturating_sub(second) >= self.window)
-        {
-            self.samples.pop_front();
-        }
-    }
-
-    /// Messages per minute over the window, if known yet.
-    #[must_use]
-    pub fn per_minute(&self) -> Option<f64> {
-        let (&(first_at, first), &(last_at, last)) = (self.samples.front()?, self.samples.back()?);
-        if self.samples.len() < 2 {
-            return None;
-        }
-        let span = last_at.saturating_sub(first_at).max(self.window);
-        if span.is_zero() {
-            return None;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let risen = (last - first) as f64;
-        Some(risen * 60.0 / span.as_secs_f64())
-    }
-}
+/// The arrival-rate meter, shared by every adapter and the simulator.
+pub use wpa_poller::ArrivalRate;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use wpa_core::Idleness;
 
     const S: Duration = Duration::from_secs(1);

@@ -10,7 +10,6 @@
 //! | arrival rate | [`ArrivalRate`] over [`arrival_counter`] |
 //! | oldest age | [`message_age`] of the first message not delivered yet (`STREAM.MSG.GET`) |
 
-use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use wpa_core::{Idleness, QueueSnapshot};
@@ -165,75 +164,8 @@ pub fn message_age(stored: SystemTime, now: SystemTime) -> Duration {
     now.duration_since(stored).unwrap_or_default()
 }
 
-/// Arrival rate from successive readings of a monotonic counter (the same
-/// meter as beanstalkd's `total-jobs` rate).
-///
-/// Every reading records `(when, counter)`. Samples are dropped from the
-/// front as long as the next one is itself at least `window` old, so the
-/// oldest sample kept is the newest one taken at least `window` ago. The
-/// rate is the counter's rise from the oldest to the newest sample, per
-/// minute of `max(span, window)`: over a full window the true average;
-/// before that much history exists it counts nothing for the time not yet
-/// observed, so a burst seen over a few seconds is not extrapolated to a
-/// whole minute. No rate before two samples. A counter that goes down (the
-/// stream or consumer was recreated) restarts the window, and so does
-/// [`ArrivalRate::reset`] (the counter changed meaning).
-#[derive(Debug, Clone)]
-pub struct ArrivalRate {
-    window: Duration,
-    samples: VecDeque<(Time, u64)>,
-}
-
-impl ArrivalRate {
-    /// An empty window.
-    #[must_use]
-    pub fn new(window: Duration) -> Self {
-        ArrivalRate {
-            window,
-            samples: VecDeque::new(),
-        }
-    }
-
-    /// Forgets every sample.
-    pub fn reset(&mut self) {
-        self.samples.clear();
-    }
-
-    /// Records a reading taken at `at` (any epoch, the same for every
-    /// reading).
-    pub fn record(&mut self, at: Time, counter: u64) {
-        if let Some(&(last_at, last)) = self.samples.back()
-            && (counter < last || at < last_at)
-        {
-            self.samples.clear();
-        }
-        self.samples.push_back((at, counter));
-        while self.samples.len() > 2
-            && self
-                .samples
-                .get(1)
-                .is_some_and(|&(second, _)| at.saturating_sub(second) >= self.window)
-        {
-            self.samples.pop_front();
-        }
-    }
-
-    /// Messages per minute over the window, if known yet.
-    #[must_use]
-    pub fn per_minute(&self) -> Option<f64> {
-        let (&(first_at, first), &(last_at, last)) = (self.samples.front()?, self.samples.back()?);
-        if self.samples.len() < 2 {
-            return None;
-        }
-        let span = last_at.saturating_sub(first_at).max(self.window);
-        if span.is_zero() {
-            return None;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let risen = last.saturating_sub(first) as f64;
-        Some(risen * 60.0 / span.as_secs_f64())
-    }
-}
+/// The arrival-rate meter, shared by every adapter and the simulator.
+pub use wpa_poller::ArrivalRate;
 
 #[cfg(test)]
 mod tests {

@@ -22,10 +22,12 @@ use wpa_core::{QueueMetrics, QueueSnapshot};
 
 mod backoff;
 mod clock;
+mod rate;
 mod schedule;
 
 pub use backoff::{Backoff, Jitter, exponential_delay};
 pub use clock::Clock;
+pub use rate::ArrivalRate;
 pub use schedule::{Demand, Schedule, Time};
 
 /// How the driver wants the next poll done.

@@ -10,11 +10,9 @@
 //!   and the head message's timestamp, but as sampled by the server every
 //!   `collect_statistics_interval` (5 s by default): a few seconds old.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use wpa_core::QueueSnapshot;
-use wpa_poller::Time;
 
 use crate::Error;
 use crate::management::QueueStats;
@@ -154,75 +152,8 @@ fn with_rate(snapshot: QueueSnapshot, rate: Option<f64>) -> QueueSnapshot {
     }
 }
 
-/// Arrival rate from successive `message_stats.publish` counters (the same
-/// rule as `wpa_beanstalkd::ArrivalRate` on `total-jobs`).
-///
-/// Every poll records `(when, publish)`. Samples are dropped from the front
-/// as long as the next one is itself at least `window` old, so the oldest
-/// sample kept is the newest one taken at least `window` ago (60 s by
-/// default: 3 polls at the default 20 s interval). The rate is the
-/// counter's rise from the oldest to the newest sample, per minute of
-/// `max(span, window)`: over a full window it is the true average; before
-/// that much history exists it counts nothing for the time not yet
-/// observed, so that a burst seen over a few seconds is not extrapolated to
-/// a whole minute. No rate before two samples. A counter that goes down
-/// (the queue was recreated, the node restarted) restarts the window.
-#[derive(Debug, Clone)]
-pub struct ArrivalRate {
-    window: Duration,
-    samples: VecDeque<(Time, u64)>,
-}
-
-impl ArrivalRate {
-    /// An empty window.
-    #[must_use]
-    pub fn new(window: Duration) -> Self {
-        ArrivalRate {
-            window,
-            samples: VecDeque::new(),
-        }
-    }
-
-    /// Records a `publish` counter read at `at` (any epoch, the same for
-    /// every reading).
-    pub fn record(&mut self, at: Time, published: u64) {
-        if let Some(&(last_at, last)) = self.samples.back()
-            && (published < last || at < last_at)
-        {
-            self.samples.clear();
-        }
-        self.samples.push_back((at, published));
-        while self.samples.len() > 2
-            && self
-                .samples
-                .get(1)
-                .is_some_and(|&(second, _)| at.saturating_sub(second) >= self.window)
-        {
-            self.samples.pop_front();
-        }
-    }
-
-    /// Forgets every sample (the queue went away).
-    pub fn reset(&mut self) {
-        self.samples.clear();
-    }
-
-    /// Messages per minute over the window, if known yet.
-    #[must_use]
-    pub fn per_minute(&self) -> Option<f64> {
-        let (&(first_at, first), &(last_at, last)) = (self.samples.front()?, self.samples.back()?);
-        if self.samples.len() < 2 {
-            return None;
-        }
-        let span = last_at.saturating_sub(first_at).max(self.window);
-        if span.is_zero() {
-            return None;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let risen = last.saturating_sub(first) as f64;
-        Some(risen * 60.0 / span.as_secs_f64())
-    }
-}
+/// The arrival-rate meter, shared by every adapter and the simulator.
+pub use wpa_poller::ArrivalRate;
 
 #[cfg(test)]
 mod tests {

@@ -7,11 +7,9 @@
 //! [`snapshot`] turns a reading into a [`QueueSnapshot`]; [`ArrivalRate`]
 //! turns successive counters into messages per minute.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use wpa_core::{Idleness, QueueSnapshot};
-use wpa_poller::Time;
 
 use crate::Error;
 use crate::reply::{ConsumerInfo, GroupInfo, SidekiqProcess, StreamInfo};
@@ -307,75 +305,8 @@ pub fn age(now_unix_ms: u64, stamp_unix_ms: u64) -> Duration {
     Duration::from_millis(now_unix_ms.saturating_sub(stamp_unix_ms))
 }
 
-/// Arrival rate from successive readings of a counter of messages added
-/// (a stream's `entries-added`, BullMQ's `id`).
-///
-/// Every poll records `(when, counter)`. Samples are dropped from the
-/// front as long as the next one is itself at least `window` old, so the
-/// oldest sample kept is the newest one taken at least `window` ago. The
-/// rate is the counter's rise from the oldest to the newest sample, per
-/// minute of `max(span, window)`: over a full window the true average;
-/// before that much history it counts nothing for the time not yet
-/// observed, so a burst seen over a few seconds is not extrapolated to a
-/// minute. No rate before two samples. A counter that goes down (the key
-/// was deleted and created again) restarts the window. The same meter as
-/// beanstalkd's `total-jobs`.
-#[derive(Debug, Clone)]
-pub struct ArrivalRate {
-    window: Duration,
-    samples: VecDeque<(Time, u64)>,
-}
-
-impl ArrivalRate {
-    /// An empty window.
-    #[must_use]
-    pub fn new(window: Duration) -> Self {
-        ArrivalRate {
-            window,
-            samples: VecDeque::new(),
-        }
-    }
-
-    /// Records a counter reading taken at `at` (any epoch, the same for
-    /// every reading).
-    pub fn record(&mut self, at: Time, total: u64) {
-        if let Some(&(last_at, last_total)) = self.samples.back()
-            && (total < last_total || at < last_at)
-        {
-            self.samples.clear();
-        }
-        self.samples.push_back((at, total));
-        while self.samples.len() > 2
-            && self
-                .samples
-                .get(1)
-                .is_some_and(|&(second, _)| at.saturating_sub(second) >= self.window)
-        {
-            self.samples.pop_front();
-        }
-    }
-
-    /// Forgets every sample (the layout has no counter any more).
-    pub fn clear(&mut self) {
-        self.samples.clear();
-    }
-
-    /// Messages per minute over the window, if known yet.
-    #[must_use]
-    pub fn per_minute(&self) -> Option<f64> {
-        let (&(first_at, first), &(last_at, last)) = (self.samples.front()?, self.samples.back()?);
-        if self.samples.len() < 2 {
-            return None;
-        }
-        let span = last_at.saturating_sub(first_at).max(self.window);
-        if span.is_zero() {
-            return None;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let risen = last.saturating_sub(first) as f64;
-        Some(risen * 60.0 / span.as_secs_f64())
-    }
-}
+/// The arrival-rate meter, shared by every adapter and the simulator.
+pub use wpa_poller::ArrivalRate;
 
 #[cfg(test)]
 mod tests {

@@ -134,7 +134,7 @@ impl RedisQueue {
     fn build(&mut self, reading: &Reading, woke: bool) -> Result<QueueSnapshot, Error> {
         match reading.added_total {
             Some(total) => self.rate.record(self.epoch.elapsed(), total),
-            None => self.rate.clear(),
+            None => self.rate.reset(),
         }
         answer::snapshot(reading, woke, self.rate.per_minute())
     }
