@@ -42,6 +42,9 @@ Wait-target policy (selected by targetWaitSeconds; needs secondsToProcessOneJob)
   workerStartupSeconds     scale up until a new pod takes jobs (absent = 30)
   inFlightMessages         messages held by workers (absent or -1 = unknown)
   oldestMessageAgeSeconds  age of the oldest waiting message (absent = unknown)
+  arrivalRateWindowSeconds seconds of arrivals messagesSentPerMinute counts
+                           (SQS: 300); its noise sets the scale-down band
+                           (absent or 0 = 30)
   availableReplicas        ready replicas (absent = currentReplicas)
   previousQueueMessages, previousQueueMessagesSecondsAgo
                            the last step's queueMessages and its age: the
@@ -93,6 +96,7 @@ struct Input {
     worker_startup_seconds: Field<f64>,
     in_flight_messages: Field<i64>,
     oldest_message_age_seconds: Field<f64>,
+    arrival_rate_window_seconds: Field<f64>,
     available_replicas: Field<i64>,
     previous_queue_messages: Field<i64>,
     previous_queue_messages_seconds_ago: Field<f64>,
@@ -373,6 +377,21 @@ fn decide_line(
             return Err(LineError::InvalidDelay {
                 field: "oldestMessageAgeSeconds",
                 value: age,
+            });
+        }
+    };
+    let snapshot = match input
+        .arrival_rate_window_seconds
+        .get("arrivalRateWindowSeconds")?
+    {
+        None => snapshot,
+        Some(window) if window.is_finite() && window >= 0.0 => {
+            snapshot.with_arrival_rate_window(Duration::from_secs_f64(window.min(MAX_SECONDS)))
+        }
+        Some(window) => {
+            return Err(LineError::InvalidDelay {
+                field: "arrivalRateWindowSeconds",
+                value: window,
             });
         }
     };
@@ -741,6 +760,45 @@ mod tests {
 
     /// The wait-target policy's fields reach it, each answered line says
     /// why, and bad values name their field.
+    /// The rate's window sets the scale-down band: a rate counted over
+    /// CloudWatch's five minutes is trusted closer to its value than one of
+    /// the 30 s assumed without it.
+    #[test]
+    fn the_rate_window_narrows_the_band() {
+        let line = |window: &str| {
+            format!(
+                r#"{{"queueMessages":24,"inFlightMessages":24,"messagesSentPerMinute":6,"targetMessagesPerWorker":1,"currentReplicas":60,"minReplicas":0,"maxReplicas":400,"secondsToProcessOneJob":240,"targetWaitSeconds":20{window}}}"#
+            )
+        };
+        let (output, any_error) = decide(&format!(
+            "{}\n{}\n{}\n",
+            line(""),
+            line(r#","arrivalRateWindowSeconds":300"#),
+            line(r#","arrivalRateWindowSeconds":-5"#)
+        ));
+        assert!(any_error);
+        let answers: Vec<Value> = output
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // 24 busy need 35; 30 s of 0.1 msg/s is 3 messages, too few to
+        // shrink 60 on.
+        assert_eq!(answers[0]["desiredReplicas"], 60, "{}", answers[0]);
+        assert_eq!(answers[0]["scaleOperation"], "none");
+        // 300 s is 30 messages: the band is 55%, and 60 is past it.
+        let narrowed = answers[1]["desiredReplicas"].as_u64().unwrap();
+        assert!((35..60).contains(&narrowed), "{}", answers[1]);
+        assert_eq!(answers[1]["scaleOperation"], "scale-down");
+        assert!(
+            answers[2]["error"]
+                .as_str()
+                .unwrap()
+                .contains("arrivalRateWindowSeconds must be a finite number >= 0, got -5"),
+            "{}",
+            answers[2]
+        );
+    }
+
     #[test]
     fn wait_target_fields() {
         let line = |extra: &str| {

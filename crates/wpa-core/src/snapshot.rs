@@ -23,6 +23,7 @@ use crate::spec::non_negative_finite;
 pub struct QueueSnapshot {
     messages: u32,
     messages_sent_per_minute: Option<f64>,
+    rate_window: Option<Duration>,
     idleness: Idleness,
     in_flight: Option<u32>,
     oldest_age: Option<Duration>,
@@ -120,6 +121,7 @@ impl QueueSnapshot {
         QueueSnapshot {
             messages,
             messages_sent_per_minute: None,
+            rate_window: None,
             idleness: Idleness::Unknown,
             in_flight: None,
             oldest_age: None,
@@ -160,6 +162,16 @@ impl QueueSnapshot {
             Some(messages_sent_per_minute),
         )?);
         Ok(self)
+    }
+
+    /// Sets how many seconds of arrivals the rate counts (SQS: CloudWatch's
+    /// five one-minute datapoints). Its Poisson noise sets the wait-target
+    /// policy's scale-down band; without it the band assumes
+    /// [`crate::wait_target::RATE_SAMPLE_S`]. A zero window is unknown.
+    #[must_use]
+    pub const fn with_arrival_rate_window(mut self, window: Duration) -> Self {
+        self.rate_window = if window.is_zero() { None } else { Some(window) };
+        self
     }
 
     /// Sets the number of workers known to be idle (`None`: unknown).
@@ -226,6 +238,13 @@ impl QueueSnapshot {
     #[must_use]
     pub const fn messages_sent_per_minute(&self) -> Option<f64> {
         self.messages_sent_per_minute
+    }
+
+    /// Seconds of arrivals the rate counts, if the adapter says
+    /// ([`QueueSnapshot::with_arrival_rate_window`]).
+    #[must_use]
+    pub const fn arrival_rate_window(&self) -> Option<Duration> {
+        self.rate_window
     }
 
     /// What the queue says about its workers' idleness.

@@ -22,7 +22,9 @@
 //!    what the workers take plus the backlog's growth since the last step.
 //! 4. **Hysteresis.** Up at once to `need = max(arrivals, backlog)`. Down
 //!    only when nothing waits, the pool exceeds what the load plus three
-//!    standard deviations of its measurement noise would need (`keep`: the
+//!    standard deviations of its measurement noise (a Poisson count of the
+//!    rate's window; at least half a standard deviation of the in-flight
+//!    count, up to two workers) would need (`keep`: the
 //!    band), the rate is known (or nothing is queued), and, for jobs longer
 //!    than the default 30 s grace period, at most half the pods hold a
 //!    message; then to `keep`, so that a noisy
@@ -49,21 +51,38 @@ pub const WAIT_TARGET_QUANTILE_MISS: f64 = 0.01;
 /// The least extra load the pool must be oversized for before it shrinks.
 pub const MIN_SCALE_DOWN_HEADROOM: f64 = 0.05;
 
-/// Seconds of arrivals a measured rate is taken to count: its noise sets
-/// the band. Half beanstalkd's one-minute meter, a tenth of CloudWatch's
-/// five minutes: both meters are noisier than a Poisson count of their
-/// window (samples at poll edges; one-minute datapoints, cached), and 30 s
-/// keeps both steady in `simulate` (`wpa-sim`'s `steady_on_a_constant_poisson_rate`).
+/// The most the least band (in workers) asks for: see [`min_band_workers`].
+pub const MIN_SCALE_DOWN_HEADROOM_WORKERS: f64 = 2.0;
+
+/// The least extra load, in workers, the pool must be oversized for before
+/// it shrinks: half a standard deviation of a Poisson in-flight count of
+/// `load`, at most [`MIN_SCALE_DOWN_HEADROOM_WORKERS`]. The in-flight floor
+/// of step 1 swings by that much between polls however well the rate is
+/// counted, and a count rounds up by one.
+#[must_use]
+pub fn min_band_workers(load: f64) -> f64 {
+    if load > 0.0 {
+        (0.5 * load.sqrt()).min(MIN_SCALE_DOWN_HEADROOM_WORKERS)
+    } else {
+        0.0
+    }
+}
+
+/// Seconds of arrivals a rate is taken to count when its adapter does not
+/// say ([`QueueSnapshot::arrival_rate_window`]): its noise sets the band.
+/// Half beanstalkd's one-minute meter, which samples `total-jobs` at poll
+/// edges and so is noisier than a Poisson count of its window; 30 s keeps
+/// it steady in `simulate` (`wpa-sim`'s `steady_on_a_constant_poisson_rate`).
 pub const RATE_SAMPLE_S: f64 = 30.0;
 
 /// Extra load the pool must be oversized for before it shrinks, as a
 /// fraction: three standard deviations of a Poisson count of
-/// [`RATE_SAMPLE_S`] of arrivals at `per_second`, at least 5%. Rates
+/// `window_s` seconds of arrivals at `per_second`, at least 5%. Rates
 /// counted on few messages are noisy; the band keeps that noise from
 /// flapping the pool.
 #[must_use]
-pub fn scale_down_headroom(per_second: f64) -> f64 {
-    let counted = per_second * RATE_SAMPLE_S;
+pub fn scale_down_headroom(per_second: f64, window_s: f64) -> f64 {
+    let counted = per_second * window_s;
     if counted > 0.0 {
         (3.0 / counted.sqrt()).max(MIN_SCALE_DOWN_HEADROOM)
     } else {
@@ -281,8 +300,12 @@ fn size(
     };
 
     let need = for_arrivals.max(for_backlog);
-    let headroom = scale_down_headroom(per_second);
-    let keep = servers_for_wait(load * (1.0 + headroom), wait_in_jobs, cap).max(need);
+    let window_s = queue
+        .arrival_rate_window()
+        .map_or(RATE_SAMPLE_S, |window| window.as_secs_f64());
+    let headroom = scale_down_headroom(per_second, window_s);
+    let banded = (load * (1.0 + headroom)).max(load + min_band_workers(load));
+    let keep = servers_for_wait(banded, wait_in_jobs, cap).max(need);
     WaitSizing {
         load,
         waiting,
@@ -413,7 +436,36 @@ mod tests {
         assert_eq!(servers_for_wait(19.5, 0.0, 20), 21);
     }
 
+    #[test]
+    fn the_least_band_follows_the_in_flight_noise() {
+        assert_eq!(min_band_workers(0.0), 0.0);
+        assert_eq!(min_band_workers(4.0), 1.0);
+        assert_eq!(min_band_workers(16.0), MIN_SCALE_DOWN_HEADROOM_WORKERS);
+        assert_eq!(min_band_workers(1e6), MIN_SCALE_DOWN_HEADROOM_WORKERS);
+    }
+
+    #[test]
+    fn the_band_is_three_sigma_of_the_rate_window() {
+        // 0.1 msg/s: 3 messages in the default 30 s (173%), 30 in
+        // CloudWatch's 300 s (55%); 5% at least.
+        assert!((scale_down_headroom(0.1, RATE_SAMPLE_S) - 3.0 / 3f64.sqrt()).abs() < 1e-12);
+        assert!((scale_down_headroom(0.1, 300.0) - 3.0 / 30f64.sqrt()).abs() < 1e-12);
+        assert_eq!(scale_down_headroom(1_000.0, 300.0), MIN_SCALE_DOWN_HEADROOM);
+        assert_eq!(scale_down_headroom(0.0, 300.0), MIN_SCALE_DOWN_HEADROOM);
+    }
+
     proptest! {
+        #[test]
+        fn a_longer_window_never_widens_the_band(
+            per_second in 0.0..1_000.0f64,
+            window in 1.0..3_600.0f64,
+            longer in 0.0..3_600.0f64,
+        ) {
+            let band = scale_down_headroom(per_second, window);
+            prop_assert!(scale_down_headroom(per_second, window + longer) <= band);
+            prop_assert!(band >= MIN_SCALE_DOWN_HEADROOM);
+        }
+
         #[test]
         fn servers_grow_with_load_and_shrink_with_the_target(
             load in 0.0..5_000.0f64,

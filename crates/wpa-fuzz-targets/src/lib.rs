@@ -158,6 +158,9 @@ fn decide_with_policy(input: &mut Unstructured<'_>) -> Result<()> {
     if input.arbitrary::<bool>()? {
         snapshot = snapshot.with_oldest_age(Duration::from_millis(input.arbitrary()?));
     }
+    if input.arbitrary::<bool>()? {
+        snapshot = snapshot.with_arrival_rate_window(Duration::from_millis(input.arbitrary()?));
+    }
     let current = u32::try_from(count(input)?.unwrap_or(0)).unwrap_or(u32::MAX);
     let available = u32::try_from(count(input)?.unwrap_or(0)).unwrap_or(u32::MAX);
     let growth: Option<f64> = input.arbitrary()?;

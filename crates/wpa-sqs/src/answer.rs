@@ -94,13 +94,15 @@ pub fn received(sums: &[f64]) -> f64 {
 }
 
 /// The core's snapshot of a poll; `in_flight` is the not-visible count
-/// when the poll read the counts (not for a probe).
+/// when the poll read the counts (not for a probe); `rate_window` is how
+/// long a window the rate counts ([`crate::MetricWindow::length`]).
 #[must_use]
 pub fn snapshot(
     messages: u32,
     in_flight: Option<u32>,
     idleness: Idleness,
     rate: Option<f64>,
+    rate_window: Duration,
 ) -> QueueSnapshot {
     let snapshot = QueueSnapshot::new(messages).with_idleness(idleness);
     let snapshot = match in_flight {
@@ -109,7 +111,10 @@ pub fn snapshot(
     };
     match rate {
         // Only finite, non-negative rates reach here.
-        Some(rate) => snapshot.with_arrival_rate(rate).unwrap_or(snapshot),
+        Some(rate) => snapshot
+            .with_arrival_rate(rate)
+            .unwrap_or(snapshot)
+            .with_arrival_rate_window(rate_window),
         None => snapshot,
     }
 }

@@ -17,6 +17,12 @@ pub struct MetricWindow {
 }
 
 impl MetricWindow {
+    /// How long the window is: `start_ago - end_ago` (zero if reversed).
+    #[must_use]
+    pub const fn length(&self) -> Duration {
+        self.start_ago.saturating_sub(self.end_ago)
+    }
+
     /// The reference's arrival-rate window: `NumberOfMessagesSent` over
     /// [now-10 min, now-5 min], Sum per 60 s, averaged per period.
     pub const ARRIVAL_RATE: MetricWindow = MetricWindow {

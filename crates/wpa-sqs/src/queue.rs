@@ -87,6 +87,8 @@ pub struct SqsObservation {
     /// Messages sent per minute, if measured (the last good value is kept
     /// while CloudWatch fails).
     pub messages_sent_per_minute: Option<f64>,
+    /// How long a window that rate counts (`arrival_rate_window`'s length).
+    pub rate_window: Duration,
     /// What the poll says about the workers' idleness: unknown (messages
     /// visible or in flight, CloudWatch not asked or not answering, or a
     /// wake-up poll), none idle (messages received in the idleness window),
@@ -107,6 +109,7 @@ impl SqsObservation {
             self.counts.map(|counts| counts.not_visible),
             self.idle,
             self.messages_sent_per_minute,
+            self.rate_window,
         )
     }
 }
@@ -120,6 +123,8 @@ pub struct SqsQueue {
     cloudwatch: Option<CloudWatchMetrics>,
     count_delayed: bool,
     arrival_rate: bool,
+    /// How long a window the arrival rate counts.
+    rate_window: Duration,
     idle_from_cloudwatch: bool,
     probe_min_max_receive_count: u32,
     guarded_wake_up_interval: Option<Duration>,
@@ -165,6 +170,7 @@ impl SqsQueue {
             cloudwatch,
             count_delayed: options.count_delayed,
             arrival_rate: options.arrival_rate,
+            rate_window: options.arrival_rate_window.length(),
             idle_from_cloudwatch: options.idle_from_cloudwatch,
             probe_min_max_receive_count: options.probe_min_max_receive_count,
             guarded_wake_up_interval: options.guarded_wake_up_interval,
@@ -323,6 +329,7 @@ impl SqsQueue {
             counts: Some(counts),
             messages,
             messages_sent_per_minute: self.last_rate.filter(|_| rate),
+            rate_window: self.rate_window,
             idle: answer::idleness(counts, received),
             cloudwatch_error,
         })
@@ -351,6 +358,7 @@ impl SqsQueue {
             counts: None,
             messages: received,
             messages_sent_per_minute: self.last_rate.filter(|_| rate),
+            rate_window: self.rate_window,
             idle: Idleness::Unknown,
             cloudwatch_error: None,
         })

@@ -157,6 +157,7 @@ impl Poller {
                 None,
                 Idleness::Unknown,
                 self.last_rate.filter(|_| asked_rate),
+                MetricWindow::ARRIVAL_RATE.length(),
             ),
             Backend::Beanstalkd => self.beanstalk_answer(world, world.visible() > 0),
             // A list's BLMOVE wake-up, then its short poll.
@@ -190,6 +191,7 @@ impl Poller {
                     Some(counts.not_visible),
                     sqs::idleness(counts, received),
                     self.last_rate.filter(|_| request.arrival_rate),
+                    MetricWindow::ARRIVAL_RATE.length(),
                 )
             }
             Backend::Beanstalkd => self.beanstalk_answer(world, false),
