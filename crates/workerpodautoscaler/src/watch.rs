@@ -241,7 +241,7 @@ async fn watch(args: &WatchArgs, queue: Queue, spec: WpaSpec) -> ExitCode {
     let mut next_resync = Instant::now() + resync;
     let shutdown = cli::signal::terminated();
     tokio::pin!(shutdown);
-    tracing::info!(uri = %args.queue_uri, replicas = args.replicas, "watching");
+    tracing::info!(uri = %crate::queues::redact(&args.queue_uri), replicas = args.replicas, "watching");
     let mut stdout = std::io::stdout();
     let mut reason = String::new();
     loop {

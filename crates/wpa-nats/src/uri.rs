@@ -269,19 +269,6 @@ impl fmt::Display for NatsUri {
     }
 }
 
-/// The URI with the secret replaced, for error messages.
-fn redacted(uri: &str) -> String {
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return uri.to_owned();
-    };
-    // Up to the last `@` anywhere: a password with an unescaped `/` must
-    // not leak either.
-    match rest.rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => uri.to_owned(),
-    }
-}
-
 /// Encodes what user info cannot hold literally (for `Display`).
 pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -320,7 +307,7 @@ impl FromStr for NatsUri {
 
     fn from_str(uri: &str) -> Result<Self, Error> {
         let bad = |reason: &'static str| Error::InvalidUri {
-            uri: redacted(uri),
+            uri: wpa_poller::redact_uri(uri).into_owned(),
             reason,
             expected: EXPECTED,
         };

@@ -23,11 +23,13 @@ use wpa_core::{QueueMetrics, QueueSnapshot};
 mod backoff;
 mod clock;
 mod rate;
+mod redact;
 mod schedule;
 
 pub use backoff::{Backoff, Jitter, exponential_delay};
 pub use clock::Clock;
 pub use rate::ArrivalRate;
+pub use redact::{REDACTED, redact_uri};
 pub use schedule::{Demand, Schedule, Time};
 
 /// How the driver wants the next poll done.
@@ -148,7 +150,7 @@ pub enum PollerError {
     /// No poll of the queue has succeeded yet.
     #[error("queue {uri} not polled successfully yet{}", last_error.as_deref().map(|e| format!(": {e}")).unwrap_or_default())]
     NotPolledYet {
-        /// The queue.
+        /// The queue (any password hidden).
         uri: String,
         /// Why the last poll failed, if one did.
         last_error: Option<Arc<str>>,
@@ -156,7 +158,7 @@ pub enum PollerError {
     /// The poller task ended (its runtime is shutting down).
     #[error("the poller of queue {uri} stopped")]
     Stopped {
-        /// The queue.
+        /// The queue (any password hidden).
         uri: String,
     },
 }
@@ -182,6 +184,9 @@ impl Subscribers {
 #[derive(Debug)]
 struct Shared {
     uri: String,
+    /// `uri` with any password hidden ([`redact_uri`]): what logs and
+    /// errors show.
+    shown: String,
     config: PollerConfig,
     subscribers: Mutex<Subscribers>,
     nudge: Notify,
@@ -266,6 +271,7 @@ impl Registry {
         subscribers.replicas.insert(0, replicas);
         let shared = Arc::new(Shared {
             uri: uri.to_owned(),
+            shown: redact_uri(uri).into_owned(),
             config,
             subscribers: Mutex::new(subscribers),
             nudge: Notify::new(),
@@ -295,7 +301,8 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The queue URI.
+    /// The queue URI as subscribed, password included: show
+    /// [`redact_uri`] of it, never it.
     #[must_use]
     pub fn uri(&self) -> &str {
         &self.shared.uri
@@ -370,7 +377,7 @@ impl Subscription {
     /// `changed`, returns at once.
     pub async fn changed(&mut self) -> Result<(), PollerError> {
         self.rx.changed().await.map_err(|_| PollerError::Stopped {
-            uri: self.shared.uri.clone(),
+            uri: self.shared.shown.clone(),
         })?;
         self.rx.borrow_and_update();
         Ok(())
@@ -386,7 +393,7 @@ impl Subscription {
         rx.borrow_and_update();
         Changes {
             rx,
-            uri: self.shared.uri.clone(),
+            uri: self.shared.shown.clone(),
         }
     }
 
@@ -395,7 +402,7 @@ impl Subscription {
         observation
             .current(self.shared.config.stale_after, Instant::now())
             .ok_or_else(|| PollerError::NotPolledYet {
-                uri: self.shared.uri.clone(),
+                uri: self.shared.shown.clone(),
                 last_error: observation.last_error.clone(),
             })
     }
@@ -451,7 +458,7 @@ async fn run_poller<S: QueueSource>(shared: Arc<Shared>, mut source: S) {
     let now = || Instant::now().saturating_duration_since(epoch);
     let mut schedule = Schedule::new(shared.config);
     let mut jitter = Jitter::new();
-    tracing::debug!(uri = %shared.uri, "poller started");
+    tracing::debug!(uri = %shared.shown, "poller started");
     loop {
         if shared.closed() {
             break;
@@ -474,7 +481,7 @@ async fn run_poller<S: QueueSource>(shared: Arc<Shared>, mut source: S) {
             Some(source.poll(request).await)
         };
         let Some(result) = result else {
-            tracing::debug!(uri = %shared.uri, "wake-up poll cancelled: replicas running");
+            tracing::debug!(uri = %shared.shown, "wake-up poll cancelled: replicas running");
             schedule.cancelled(now());
             continue;
         };
@@ -483,14 +490,9 @@ async fn run_poller<S: QueueSource>(shared: Arc<Shared>, mut source: S) {
             Err(error) => {
                 schedule.failed(now(), jitter.next_unit());
                 let stale = schedule.is_stale(now());
-                tracing::warn!(uri = %shared.uri, %error, stale, "queue poll failed");
-                publish(
-                    &shared,
-                    &schedule,
-                    epoch,
-                    stale,
-                    Some(error.to_string().into()),
-                );
+                let error = redact_uri(&error.to_string()).into_owned();
+                tracing::warn!(uri = %shared.shown, %error, stale, "queue poll failed");
+                publish(&shared, &schedule, epoch, stale, Some(error.into()));
             }
         }
         if !schedule.is_failing() {
@@ -502,7 +504,7 @@ async fn run_poller<S: QueueSource>(shared: Arc<Shared>, mut source: S) {
                 () = tokio::time::sleep_until(due) => break,
                 () = shared.nudge.notified() => {
                     if shared.closed() {
-                        tracing::debug!(uri = %shared.uri, "poller stopped: no subscribers");
+                        tracing::debug!(uri = %shared.shown, "poller stopped: no subscribers");
                         return;
                     }
                     schedule.demand_changed(now(), shared.demand());
@@ -510,7 +512,7 @@ async fn run_poller<S: QueueSource>(shared: Arc<Shared>, mut source: S) {
             }
         }
     }
-    tracing::debug!(uri = %shared.uri, "poller stopped: no subscribers");
+    tracing::debug!(uri = %shared.shown, "poller stopped: no subscribers");
 }
 
 fn publish(

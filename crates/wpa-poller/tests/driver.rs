@@ -291,3 +291,48 @@ async fn subscription_is_queue_metrics() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert!(fake.requests().iter().all(|(_, r)| !r.wake_up));
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach {0}")]
+struct Unreachable(String);
+
+/// A source whose errors name its URI, password and all (as a client
+/// library's may).
+struct Leaky(String);
+
+impl QueueSource for Leaky {
+    type Error = Unreachable;
+
+    fn poll(
+        &mut self,
+        _: PollRequest,
+    ) -> impl Future<Output = Result<QueueSnapshot, Unreachable>> + Send {
+        std::future::ready(Err(Unreachable(self.0.clone())))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_password_in_the_uri_reaches_no_error() {
+    let uri = "redis://app:hunter2@redis:6379/0/list/jobs";
+    let registry = Registry::new();
+    let mut sub = registry
+        .subscribe(uri, config(), None, || {
+            Ok::<_, Unreachable>(Leaky(uri.to_owned()))
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let error = sub.snapshot().await.unwrap_err().to_string();
+    assert!(!error.contains("hunter2"), "{error}");
+    assert!(
+        error.contains("queue redis://app:***@redis:6379/0/list/jobs not polled"),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("cannot reach redis://app:***@redis:6379/0/list/jobs"),
+        "{error}"
+    );
+    let last = sub.observation().last_error.unwrap();
+    assert!(!last.contains("hunter2"), "{last}");
+    // The subscription still knows the queue as given.
+    assert_eq!(sub.uri(), uri);
+}

@@ -95,5 +95,5 @@ pub use management::{ConsumerDetails, QueueStats};
 pub use source::{Calls, DEFAULT_RATE_WINDOW, QueueConfig, RabbitQueue};
 pub use uri::{
     Credentials, DEFAULT_AMQP_PORT, DEFAULT_AMQPS_PORT, DEFAULT_HOST, DEFAULT_MANAGEMENT_PORT,
-    DEFAULT_MANAGEMENT_TLS_PORT, DEFAULT_USER, MAX_NAME_BYTES, ManagementUrl, RabbitUri, redact,
+    DEFAULT_MANAGEMENT_TLS_PORT, DEFAULT_USER, MAX_NAME_BYTES, ManagementUrl, RabbitUri,
 };

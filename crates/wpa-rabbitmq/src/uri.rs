@@ -332,31 +332,6 @@ fn write_host(out: &mut String, host: &str) {
     }
 }
 
-/// `uri` with the password of every `user:password@` replaced by `***`, for
-/// error messages about URIs that did not parse.
-#[must_use]
-pub fn redact(uri: &str) -> String {
-    let mut out = String::with_capacity(uri.len());
-    let mut rest = uri;
-    while let Some(at) = rest.find("://") {
-        let (before, after) = rest.split_at(at + 3);
-        out.push_str(before);
-        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
-        let authority = &after[..end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(at), Some(colon)) if colon < at => {
-                out.push_str(&authority[..=colon]);
-                out.push_str("***");
-                out.push_str(&authority[at..]);
-            }
-            _ => out.push_str(authority),
-        }
-        rest = &after[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// The parts of `[user:password@]host[:port]`.
 struct Authority {
     credentials: Option<Credentials>,
@@ -552,7 +527,7 @@ impl FromStr for RabbitUri {
 
     fn from_str(uri: &str) -> Result<Self, Error> {
         parse(uri).map_err(|reason| Error::InvalidUri {
-            uri: redact(uri),
+            uri: wpa_poller::redact_uri(uri).into_owned(),
             reason,
         })
     }
@@ -649,17 +624,6 @@ fn parse(uri: &str) -> Result<RabbitUri, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redaction_hides_passwords_only() {
-        assert_eq!(
-            redact("amqp://u:p@h/v/q?management=http://m:pw@x:1"),
-            "amqp://u:***@h/v/q?management=http://m:***@x:1"
-        );
-        assert_eq!(redact("amqp://u@h/v/q"), "amqp://u@h/v/q");
-        assert_eq!(redact("amqp://h:5672/v/q"), "amqp://h:5672/v/q");
-        assert_eq!(redact("no scheme"), "no scheme");
-    }
 
     #[test]
     fn strict_percent_decoding() {

@@ -2,7 +2,7 @@
 //! invariant breaks. `fuzz/` (cargo-fuzz: `redis_uri`, `redis_reply`) and
 //! this crate's property tests call the same functions.
 
-use crate::{Layout, MAX_NAME_LEN, RedisUri, WakeUp, redact, reply};
+use crate::{Layout, MAX_NAME_LEN, RedisUri, WakeUp, reply};
 
 /// Replies nested deeper than this are not decoded: redis-rs' parser
 /// recurses per level, and no reply this crate reads nests beyond 4.
@@ -28,7 +28,7 @@ pub fn uri(data: &[u8]) {
             }
         }
     }
-    let _ = redact(text);
+    let _ = wpa_poller::redact_uri(text);
 }
 
 /// The raw password of a URI's user info, if it has one.

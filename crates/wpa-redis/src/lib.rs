@@ -75,5 +75,5 @@ pub use source::{DEFAULT_RATE_WINDOW, QueueConfig, RedisQueue};
 pub use uri::{
     CELERY_DEFAULT_PRIORITY_STEPS, CELERY_PRIORITY_SEP, DEFAULT_CONSUMER_IDLE, DEFAULT_HOST,
     DEFAULT_LAG_SCAN, DEFAULT_PORT, DEFAULT_WAKEUP_INTERVAL, Layout, MAX_NAME_LEN,
-    MAX_PROCESSING_LISTS, RedisUri, WakeUp, celery_list, redact,
+    MAX_PROCESSING_LISTS, RedisUri, WakeUp, celery_list,
 };

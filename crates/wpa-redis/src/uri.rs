@@ -478,24 +478,6 @@ fn decode(text: &str) -> Result<String, &'static str> {
     String::from_utf8(out).map_err(|_| "percent-decoding gives bytes that are not UTF-8")
 }
 
-/// The URI with everything between `:` and `@` of the user info replaced by
-/// `***`, for error messages.
-#[must_use]
-pub fn redact(uri: &str) -> String {
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return uri.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
-            None => uri.to_owned(),
-        },
-        None => uri.to_owned(),
-    }
-}
-
 fn check_name(what: &'static str, name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err(format!("the {what} is empty"));
@@ -860,7 +842,7 @@ impl FromStr for RedisUri {
 
     fn from_str(uri: &str) -> Result<Self, Error> {
         parse(uri).map_err(|reason| Error::InvalidUri {
-            uri: redact(uri),
+            uri: wpa_poller::redact_uri(uri).into_owned(),
             reason,
         })
     }

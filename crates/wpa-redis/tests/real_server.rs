@@ -291,7 +291,7 @@ async fn a_stream_reports_the_age_of_the_first_undelivered_entry_when_asked() {
     };
     let age = queue.poll(asking).await.unwrap().oldest_age().unwrap();
     assert!(
-        age >= Duration::from_secs(4) && age < Duration::from_secs(6),
+        age >= Duration::from_millis(3_500) && age < Duration::from_secs(6),
         "{age:?}"
     );
     assert_eq!(
