@@ -393,3 +393,35 @@ fn each_backend_reads_through_its_adapter() {
             .any(|e| e.snapshot.is_some_and(|s| s.in_flight().is_some()))
     );
 }
+
+/// An idle queue stays at zero on every backend, whatever the policy: a
+/// wake-up poll that times out with nothing ready reports an empty queue
+/// (the simulator once reported RabbitMQ's as one message, which scaled
+/// an idle queue up every minute).
+#[test]
+fn an_idle_queue_never_wakes_a_pod() {
+    let wait = spec(0, 50, 10, 2.0, "100%")
+        .with_wait_target(20.0, 30.0)
+        .unwrap();
+    for (backend, name) in Backend::ALL {
+        let mut config = SimConfig::new(
+            Workload {
+                rate: RateShape::Constant { per_second: 0.0 },
+                process: ArrivalProcess::Poisson,
+                service: ServiceTime::Fixed { seconds: 2.0 },
+            },
+            3_600.0,
+            1,
+        );
+        config.backend = backend;
+        for policy in [wpa(spec(0, 50, 10, 2.0, "100%")), wpa(wait)] {
+            let outcome = simulate(&config, &policy, None).unwrap();
+            assert_eq!(
+                (outcome.scale_operations(), outcome.worker_seconds),
+                (0, 0.0),
+                "{name} {}",
+                outcome.policy
+            );
+        }
+    }
+}

@@ -162,11 +162,16 @@ impl Poller {
             Backend::Beanstalkd => self.beanstalk_answer(world, world.visible() > 0),
             // A list's BLMOVE wake-up, then its short poll.
             Backend::RedisList => self.redis_answer(world, world.visible() > 0),
-            // A passive declare that saw a message ready.
-            Backend::Rabbitmq => wpa_rabbitmq::answer::woken(
-                self.declare(world),
-                self.rabbit_meter.per_minute().filter(|_| asked_rate),
-            ),
+            // A passive declare that saw a message ready; at the end of the
+            // long poll with none, the adapter's short poll.
+            Backend::Rabbitmq => match (self.declare(world), self.request) {
+                (declare, _) if declare.ready > 0 => wpa_rabbitmq::answer::woken(
+                    declare,
+                    self.rabbit_meter.per_minute().filter(|_| asked_rate),
+                ),
+                (_, Some(request)) => self.rabbit_answer(world, request),
+                (declare, None) => wpa_rabbitmq::answer::woken(declare, None),
+            },
             // A publish seen on the subject, then one CONSUMER.INFO.
             Backend::Nats => self.nats_answer(world, asked_rate),
         }
