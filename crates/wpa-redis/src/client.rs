@@ -29,6 +29,11 @@ pub struct ClientConfig {
     pub reconnect_initial_backoff: Duration,
     /// Backoff cap. Default 2 s.
     pub reconnect_max_backoff: Duration,
+    /// `rediss://` only: the CA certificates (PEM) to trust instead of the
+    /// system's store, for a server whose certificate a private CA signed.
+    /// Default `None`: the system's store, which `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` can point elsewhere (what the controller uses).
+    pub tls_root_certificates: Option<Vec<u8>>,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +44,7 @@ impl Default for ClientConfig {
             reconnect_attempts: 3,
             reconnect_initial_backoff: Duration::from_millis(100),
             reconnect_max_backoff: Duration::from_secs(2),
+            tls_root_certificates: None,
         }
     }
 }
@@ -121,6 +127,23 @@ impl Connection {
         self.connects
     }
 
+    /// The redis-rs client of `info`: with the configured CA for TLS.
+    fn client(&self, info: ConnectionInfo) -> redis::RedisResult<redis::Client> {
+        #[cfg(feature = "tls")]
+        if let (ConnectionAddr::TcpTls { .. }, Some(roots)) =
+            (info.addr(), &self.config.tls_root_certificates)
+        {
+            return redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(roots.clone()),
+                },
+            );
+        }
+        redis::Client::open(info)
+    }
+
     /// Sends `pipe` (which must be built with `ignore_errors()`, so that an
     /// error reply stays in its slot) and returns one value per command,
     /// within the call timeout plus `server_wait` (the longest a blocking
@@ -196,7 +219,7 @@ impl Connection {
             Ok(info) => info.clone(),
             Err(uri) => return Err(Error::TlsUnavailable { uri: uri.clone() }),
         };
-        let client = redis::Client::open(info).map_err(|source| Error::Connect {
+        let client = self.client(info).map_err(|source| Error::Connect {
             address: self.address.clone(),
             attempts: 0,
             source,

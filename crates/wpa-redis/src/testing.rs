@@ -18,6 +18,19 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    tls: Option<TlsFiles>,
+}
+
+/// The PEM files of a TLS server ([`RedisServer::start_tls`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The server's certificate.
+    pub certificate: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+    /// The CA that signed it (the server needs one; clients are not asked
+    /// for certificates).
+    pub ca: PathBuf,
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -26,6 +39,16 @@ impl RedisServer {
     /// Starts a server on a free port and waits until it accepts
     /// connections.
     pub fn start() -> io::Result<Self> {
+        Self::start_with(None)
+    }
+
+    /// Starts a server that speaks only TLS (`--port 0 --tls-port <free
+    /// port>`), with `files`; `url` and `uri` are then `rediss://`.
+    pub fn start_tls(files: TlsFiles) -> io::Result<Self> {
+        Self::start_with(Some(files))
+    }
+
+    fn start_with(tls: Option<TlsFiles>) -> io::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let dir = std::env::temp_dir().join(format!(
             "wpa-redis-{}-{}-{}",
@@ -38,6 +61,7 @@ impl RedisServer {
             child: None,
             port,
             dir,
+            tls,
         };
         server.spawn()?;
         Ok(server)
@@ -55,17 +79,26 @@ impl RedisServer {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// `redis://127.0.0.1:<port>`, for a plain client.
+    /// `redis://127.0.0.1:<port>` (`rediss://` for TLS), for a plain
+    /// client.
     #[must_use]
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme(), self.port)
     }
 
-    /// A queue URI on this server: `redis://127.0.0.1:<port>/<layout>`,
-    /// e.g. `uri("list/jobs")`.
+    /// A queue URI on this server: `redis://127.0.0.1:<port>/<layout>`
+    /// (`rediss://` for TLS), e.g. `uri("list/jobs")`.
     #[must_use]
     pub fn uri(&self, layout: &str) -> String {
-        format!("redis://127.0.0.1:{}/{layout}", self.port)
+        format!("{}://127.0.0.1:{}/{layout}", self.scheme(), self.port)
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        }
     }
 
     /// Kills the server (its data is lost: no persistence).
@@ -83,8 +116,21 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) -> io::Result<()> {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+        let mut command = Command::new("redis-server");
+        match &self.tls {
+            None => command.args(["--bind", "127.0.0.1", "--port", &self.port.to_string()]),
+            Some(files) => command
+                .args(["--bind", "127.0.0.1", "--port", "0"])
+                .args(["--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&files.certificate)
+                .arg("--tls-key-file")
+                .arg(&files.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&files.ca)
+                .args(["--tls-auth-clients", "no"]),
+        };
+        let child = command
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .args(["--loglevel", "warning", "--logfile", ""])
             .arg("--dir")

@@ -23,6 +23,7 @@ pub fn fast() -> ClientConfig {
         reconnect_attempts: 2,
         reconnect_initial_backoff: Duration::from_millis(20),
         reconnect_max_backoff: Duration::from_millis(100),
+        ..ClientConfig::default()
     }
 }
 
