@@ -51,18 +51,18 @@ pub const WAIT_TARGET_QUANTILE_MISS: f64 = 0.01;
 /// The least extra load the pool must be oversized for before it shrinks.
 pub const MIN_SCALE_DOWN_HEADROOM: f64 = 0.05;
 
-/// The most the least band (in workers) asks for: see [`min_band_workers`].
-pub const MIN_SCALE_DOWN_HEADROOM_WORKERS: f64 = 2.0;
+/// The cap of [`min_band_workers`], in workers.
+pub const MAX_MIN_BAND_WORKERS: f64 = 2.0;
 
 /// The least extra load, in workers, the pool must be oversized for before
 /// it shrinks: half a standard deviation of a Poisson in-flight count of
-/// `load`, at most [`MIN_SCALE_DOWN_HEADROOM_WORKERS`]. The in-flight floor
+/// `load`, at most [`MAX_MIN_BAND_WORKERS`]. The in-flight floor
 /// of step 1 swings by that much between polls however well the rate is
 /// counted, and a count rounds up by one.
 #[must_use]
 pub fn min_band_workers(load: f64) -> f64 {
     if load > 0.0 {
-        (0.5 * load.sqrt()).min(MIN_SCALE_DOWN_HEADROOM_WORKERS)
+        (0.5 * load.sqrt()).min(MAX_MIN_BAND_WORKERS)
     } else {
         0.0
     }
@@ -440,8 +440,8 @@ mod tests {
     fn the_least_band_follows_the_in_flight_noise() {
         assert_eq!(min_band_workers(0.0), 0.0);
         assert_eq!(min_band_workers(4.0), 1.0);
-        assert_eq!(min_band_workers(16.0), MIN_SCALE_DOWN_HEADROOM_WORKERS);
-        assert_eq!(min_band_workers(1e6), MIN_SCALE_DOWN_HEADROOM_WORKERS);
+        assert_eq!(min_band_workers(16.0), MAX_MIN_BAND_WORKERS);
+        assert_eq!(min_band_workers(1e6), MAX_MIN_BAND_WORKERS);
     }
 
     #[test]

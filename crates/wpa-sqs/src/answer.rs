@@ -123,6 +123,16 @@ pub fn snapshot(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_rate_carries_the_window_it_counts() {
+        let window = crate::MetricWindow::ARRIVAL_RATE.length();
+        assert_eq!(window, Duration::from_secs(300));
+        let rated = snapshot(4, Some(1), Idleness::Unknown, Some(6.0), window);
+        assert_eq!(rated.arrival_rate_window(), Some(window));
+        let unrated = snapshot(4, Some(1), Idleness::Unknown, None, window);
+        assert_eq!(unrated.arrival_rate_window(), None);
+    }
+
     const EMPTY: QueueCounts = QueueCounts {
         visible: 0,
         not_visible: 0,

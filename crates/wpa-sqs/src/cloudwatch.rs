@@ -52,6 +52,12 @@ impl CloudWatchMetrics {
         }
     }
 
+    /// The arrival-rate window.
+    #[must_use]
+    pub fn arrival_rate_window(&self) -> MetricWindow {
+        self.arrival_rate_window
+    }
+
     /// Messages sent per minute: the mean of the per-period sums of
     /// `NumberOfMessagesSent` over the arrival-rate window, scaled to one
     /// minute (0 when CloudWatch has no data points). With the default

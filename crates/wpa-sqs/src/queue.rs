@@ -123,8 +123,6 @@ pub struct SqsQueue {
     cloudwatch: Option<CloudWatchMetrics>,
     count_delayed: bool,
     arrival_rate: bool,
-    /// How long a window the arrival rate counts.
-    rate_window: Duration,
     idle_from_cloudwatch: bool,
     probe_min_max_receive_count: u32,
     guarded_wake_up_interval: Option<Duration>,
@@ -137,6 +135,16 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
+    /// How long a window the arrival rate counts (the CloudWatch
+    /// arrival-rate window's length).
+    fn rate_window(&self) -> Duration {
+        self.cloudwatch
+            .as_ref()
+            .map_or(Duration::ZERO, |cloudwatch| {
+                cloudwatch.arrival_rate_window().length()
+            })
+    }
+
     /// Makes a queue from its URL: loads the default credential chain and
     /// makes clients for its region. To share clients between queues, make
     /// one [`SqsClients`] and call [`SqsClients::queue`] instead.
@@ -170,7 +178,6 @@ impl SqsQueue {
             cloudwatch,
             count_delayed: options.count_delayed,
             arrival_rate: options.arrival_rate,
-            rate_window: options.arrival_rate_window.length(),
             idle_from_cloudwatch: options.idle_from_cloudwatch,
             probe_min_max_receive_count: options.probe_min_max_receive_count,
             guarded_wake_up_interval: options.guarded_wake_up_interval,
@@ -329,7 +336,7 @@ impl SqsQueue {
             counts: Some(counts),
             messages,
             messages_sent_per_minute: self.last_rate.filter(|_| rate),
-            rate_window: self.rate_window,
+            rate_window: self.rate_window(),
             idle: answer::idleness(counts, received),
             cloudwatch_error,
         })
@@ -358,7 +365,7 @@ impl SqsQueue {
             counts: None,
             messages: received,
             messages_sent_per_minute: self.last_rate.filter(|_| rate),
-            rate_window: self.rate_window,
+            rate_window: self.rate_window(),
             idle: Idleness::Unknown,
             cloudwatch_error: None,
         })
