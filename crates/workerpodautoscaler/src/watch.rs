@@ -442,11 +442,13 @@ mod tests {
             .unwrap();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let mut target = MemoryTarget { replicas: 4 };
-        // 10 workers busy on average (300 per minute of 2 s jobs).
+        // 10 workers busy on average (300 per minute of 2 s jobs, counted
+        // over an hour: 2% of it may be noise).
         let busy = QueueSnapshot::new(4)
             .with_in_flight(4)
             .with_arrival_rate(300.0)
-            .unwrap();
+            .unwrap()
+            .with_arrival_rate_window(Duration::from_secs(3_600));
         let up = runtime
             .block_on(reconcile(
                 &mut Fixed(busy),

@@ -21,6 +21,7 @@ use crate::{Idleness, MaxDisruption, QueueSnapshot, TargetReplicas, WpaSpec};
 /// matters to the wait-target policy.
 ///
 /// ```
+/// use std::time::Duration;
 /// use wpa_core::{decide, MaxDisruption, QueueSnapshot, RawWpaSpec, Rule, TargetReplicas};
 ///
 /// let spec = RawWpaSpec {
@@ -32,11 +33,15 @@ use crate::{Idleness, MaxDisruption, QueueSnapshot, TargetReplicas, WpaSpec};
 ///     ..RawWpaSpec::default()
 /// }
 /// .validate(MaxDisruption::DEFAULT)?;
-/// // 300 msg/min of 2 s jobs: 10 workers busy on average.
-/// let queue = QueueSnapshot::new(0).with_arrival_rate(300.0)?;
+/// // 300 msg/min of 2 s jobs, counted over SQS's 5 minutes: 10 workers
+/// // busy on average, 9.5 net of the count's noise: 10 workers meet a
+/// // 30 s target for that (the backlog step adds more if the rate holds).
+/// let queue = QueueSnapshot::new(0)
+///     .with_arrival_rate(300.0)?
+///     .with_arrival_rate_window(Duration::from_secs(300));
 /// let decision = decide(&spec, &queue, TargetReplicas::new(4, 4), None);
 /// assert_eq!(decision.rule, Rule::WaitTargetUp);
-/// assert_eq!(decision.desired_replicas, 11);
+/// assert_eq!(decision.desired_replicas, 10);
 /// # Ok::<(), wpa_core::Error>(())
 /// ```
 #[must_use]

@@ -10,8 +10,12 @@
 //!    deviation of its noise), so a rate that lags (CloudWatch) or is
 //!    unknown cannot hide work being done now.
 //! 2. **Arrivals.** The fewest workers `c` for which an M/M/c queue with
-//!    load `a` keeps `P(wait > target) <= 1%` (Erlang C:
-//!    `C(c, a) * exp(-(c - a) * target / secondsToProcessOneJob)`).
+//!    load `a'` keeps `P(wait > target) <= 1%` (Erlang C:
+//!    `C(c, a') * exp(-(c - a') * target / secondsToProcessOneJob)`), where
+//!    `a'` is `a` with the rate less three standard deviations of its
+//!    Poisson count ([`scale_up_rate`]): a rate counted on few messages
+//!    swings up as often as down, and a real rise shows at once in the
+//!    in-flight count and the backlog.
 //! 3. **Backlog.** Messages already waiting must be picked up within the
 //!    horizon `T = max(target - oldest age, startup + target / 2)`. A ready
 //!    worker picks one up at once if idle, then one per job time; a new
@@ -75,8 +79,13 @@ pub fn min_band_workers(load: f64) -> f64 {
 /// it steady in `simulate` (`wpa-sim`'s `steady_on_a_constant_poisson_rate`).
 pub const RATE_SAMPLE_S: f64 = 30.0;
 
+/// Standard deviations of a rate's Poisson count that the policy takes as
+/// noise: a scale down waits until the pool exceeds what the rate plus
+/// this many would need, a scale up sizes for the rate less this many.
+pub const RATE_NOISE_SIGMAS: f64 = 3.0;
+
 /// Extra load the pool must be oversized for before it shrinks, as a
-/// fraction: three standard deviations of a Poisson count of
+/// fraction: [`RATE_NOISE_SIGMAS`] standard deviations of a Poisson count of
 /// `window_s` seconds of arrivals at `per_second`, at least 5%. Rates
 /// counted on few messages are noisy; the band keeps that noise from
 /// flapping the pool.
@@ -84,9 +93,27 @@ pub const RATE_SAMPLE_S: f64 = 30.0;
 pub fn scale_down_headroom(per_second: f64, window_s: f64) -> f64 {
     let counted = per_second * window_s;
     if counted > 0.0 {
-        (3.0 / counted.sqrt()).max(MIN_SCALE_DOWN_HEADROOM)
+        (RATE_NOISE_SIGMAS / counted.sqrt()).max(MIN_SCALE_DOWN_HEADROOM)
     } else {
         MIN_SCALE_DOWN_HEADROOM
+    }
+}
+
+/// The arrival rate a scale up sizes for, messages per second: the
+/// measured `per_second` less [`RATE_NOISE_SIGMAS`] standard deviations of
+/// its Poisson count of `window_s` seconds, at least 0. A rate counted on
+/// few messages (0.1 msg/s in CloudWatch's 5 minutes is 30) swings up as
+/// often as down; a pool that grows on each upswing, for work that neither
+/// the in-flight count nor the backlog shows, idles, and with long jobs
+/// cannot shrink back (the half-busy gate). A real rise shows at once in
+/// the in-flight count (step 1) and the backlog (step 3).
+#[must_use]
+pub fn scale_up_rate(per_second: f64, window_s: f64) -> f64 {
+    let counted = per_second * window_s;
+    if counted > 0.0 && window_s > 0.0 {
+        (counted - RATE_NOISE_SIGMAS * counted.sqrt()).max(0.0) / window_s
+    } else {
+        0.0
     }
 }
 
@@ -135,6 +162,9 @@ impl WaitTarget {
 pub struct WaitSizing {
     /// Workers busy on average (the load `a`).
     pub load: f64,
+    /// The load a scale up sizes for: the rate less its noise
+    /// ([`scale_up_rate`]), at least the in-flight floor.
+    pub load_up: f64,
     /// Messages waiting for a worker (not in flight).
     pub waiting: u32,
     /// Workers the arrivals need to meet the target.
@@ -263,12 +293,17 @@ fn size(
         .min(messages);
     let waiting = messages - in_flight;
     let busy = f64::from(in_flight);
-    let load = (per_second * seconds_per_job).max(busy - busy.sqrt());
+    let busy_floor = busy - busy.sqrt();
+    let load = (per_second * seconds_per_job).max(busy_floor);
+    let window_s = queue
+        .arrival_rate_window()
+        .map_or(RATE_SAMPLE_S, |window| window.as_secs_f64());
+    let load_up = (scale_up_rate(per_second, window_s) * seconds_per_job).max(busy_floor);
 
-    // 2. Arrivals.
+    // 2. Arrivals, net of the rate's noise.
     let wait_in_jobs = target.target_wait_s / seconds_per_job;
     let cap = spec.max_replicas();
-    let for_arrivals = servers_for_wait(load, wait_in_jobs, cap);
+    let for_arrivals = servers_for_wait(load_up, wait_in_jobs, cap);
 
     // 3. Backlog: pick-ups needed within the horizon are the waiting
     //    messages and the arrivals. Ready workers give one per idle worker
@@ -300,14 +335,12 @@ fn size(
     };
 
     let need = for_arrivals.max(for_backlog);
-    let window_s = queue
-        .arrival_rate_window()
-        .map_or(RATE_SAMPLE_S, |window| window.as_secs_f64());
     let headroom = scale_down_headroom(per_second, window_s);
     let banded = (load * (1.0 + headroom)).max(load + min_band_workers(load));
     let keep = servers_for_wait(banded, wait_in_jobs, cap).max(need);
     WaitSizing {
         load,
+        load_up,
         waiting,
         for_arrivals,
         for_backlog,
@@ -341,11 +374,14 @@ pub(crate) fn explain(
     };
     write!(
         f,
-        "99% of waits under {target} s need {} workers: {:.1} busy on average need {}",
+        "99% of waits under {target} s need {} workers: {:.1} busy on average",
         count(wait.need),
         wait.load,
-        count(wait.for_arrivals)
     )?;
+    if wait.load - wait.load_up >= 0.05 {
+        write!(f, " (at least {:.1} net of the rate's noise)", wait.load_up)?;
+    }
+    write!(f, " need {}", count(wait.for_arrivals))?;
     if wait.waiting > 0 {
         write!(
             f,
@@ -437,6 +473,19 @@ mod tests {
     }
 
     #[test]
+    fn a_scale_up_discounts_three_sigma_of_the_rate() {
+        // 30 messages counted in 300 s: 30 - 3 * sqrt(30) = 13.57 of them.
+        let expected = (30.0 - 3.0 * 30f64.sqrt()) / 300.0;
+        assert!((scale_up_rate(0.1, 300.0) - expected).abs() < 1e-12);
+        // 3 in the default 30 s are within their own noise: no rate.
+        assert_eq!(scale_up_rate(0.1, RATE_SAMPLE_S), 0.0);
+        assert_eq!(scale_up_rate(0.0, 300.0), 0.0);
+        assert_eq!(scale_up_rate(5.0, 0.0), 0.0);
+        // 100 msg/s over 300 s: 30,000 counted, 1.7% off.
+        assert!((scale_up_rate(100.0, 300.0) - 98.268).abs() < 1e-3);
+    }
+
+    #[test]
     fn the_least_band_follows_the_in_flight_noise() {
         assert_eq!(min_band_workers(0.0), 0.0);
         assert_eq!(min_band_workers(4.0), 1.0);
@@ -464,6 +513,20 @@ mod tests {
             let band = scale_down_headroom(per_second, window);
             prop_assert!(scale_down_headroom(per_second, window + longer) <= band);
             prop_assert!(band >= MIN_SCALE_DOWN_HEADROOM);
+        }
+
+        #[test]
+        fn the_scale_up_rate_is_below_the_rate_and_grows_with_it(
+            per_second in 0.0..1_000.0f64,
+            more in 0.0..100.0f64,
+            window in 1.0..3_600.0f64,
+            longer in 0.0..3_600.0f64,
+        ) {
+            let up = scale_up_rate(per_second, window);
+            prop_assert!((0.0..=per_second).contains(&up));
+            prop_assert!(scale_up_rate(per_second + more, window) >= up);
+            // A longer window counts more, so less of it is noise.
+            prop_assert!(scale_up_rate(per_second, window + longer) >= up - 1e-9);
         }
 
         #[test]

