@@ -40,7 +40,9 @@ Input fields (camelCase, one JSON object per line; others are ignored):
 Wait-target policy (selected by targetWaitSeconds; needs secondsToProcessOneJob):
   targetWaitSeconds        the wait 99% of messages should stay under
   workerStartupSeconds     scale up until a new pod takes jobs (absent = 30)
-  inFlightMessages         messages held by workers (absent or -1 = unknown)
+  inFlightMessages         messages held by workers (absent or -1 = unknown,
+                           within queueMessages; \"uncounted\" = not in
+                           queueMessages and not counted: a plain Redis list)
   oldestMessageAgeSeconds  age of the oldest waiting message (absent = unknown)
   arrivalRateWindowSeconds seconds of arrivals messagesSentPerMinute counts
                            (SQS: 300); its noise sets the scale-down band
@@ -94,7 +96,7 @@ struct Input {
     scale_down_delay_seconds: Field<f64>,
     target_wait_seconds: Field<f64>,
     worker_startup_seconds: Field<f64>,
-    in_flight_messages: Field<i64>,
+    in_flight_messages: Field<InFlight>,
     oldest_message_age_seconds: Field<f64>,
     arrival_rate_window_seconds: Field<f64>,
     available_replicas: Field<i64>,
@@ -184,6 +186,22 @@ impl Expected for IdleWorkers {
     }
 }
 
+impl Expected for InFlight {
+    const EXPECTED: &'static str = "a whole number, -1 or \"uncounted\"";
+
+    fn wrong(field: &'static str, value: Value) -> LineError {
+        if value.is_string() {
+            LineError::WrongType {
+                field,
+                expected: Self::EXPECTED,
+                value,
+            }
+        } else {
+            i64::wrong(field, value)
+        }
+    }
+}
+
 impl<T: Expected> Field<T> {
     /// The value, `None` when absent.
     fn get(self, field: &'static str) -> Result<Option<T>, LineError> {
@@ -207,6 +225,23 @@ impl<T: Expected> Field<T> {
 enum IdleWorkers {
     Count(i64),
     Every(All),
+}
+
+/// `inFlightMessages`: a count (-1: unknown, taken to be within
+/// `queueMessages`) or `"uncounted"`: outside it and not counted (a plain
+/// Redis list).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum InFlight {
+    Count(i64),
+    Outside(Uncounted),
+}
+
+/// The string `"uncounted"`.
+#[derive(Debug, Deserialize)]
+enum Uncounted {
+    #[serde(rename = "uncounted")]
+    Uncounted,
 }
 
 /// The string `"all"`.
@@ -362,8 +397,11 @@ fn decide_line(
     )?
     .with_idleness(idleness(input.idle_workers)?);
     let snapshot = match input.in_flight_messages.get("inFlightMessages")? {
-        None | Some(-1) => snapshot,
-        Some(count) => snapshot.with_in_flight(count_field("inFlightMessages", count)?),
+        None | Some(InFlight::Count(-1)) => snapshot,
+        Some(InFlight::Count(count)) => {
+            snapshot.with_in_flight(count_field("inFlightMessages", count)?)
+        }
+        Some(InFlight::Outside(Uncounted::Uncounted)) => snapshot.with_in_flight_uncounted(),
     };
     let snapshot = match input
         .oldest_message_age_seconds
@@ -843,10 +881,43 @@ mod tests {
             "{half}"
         );
 
+        // A plain Redis list: nothing says which of the 30 pods is idle.
+        let plain = r#"{"queueMessages":0,"inFlightMessages":"uncounted","targetMessagesPerWorker":10,"currentReplicas":30,"minReplicas":0,"maxReplicas":500,"secondsToProcessOneJob":1,"targetWaitSeconds":20}"#;
+        let (held, any_error) = decide(&format!(
+            "{plain}\n{}\n",
+            plain.replace(r#""uncounted""#, "-1")
+        ));
+        assert!(!any_error, "{held}");
+        let held: Vec<Value> = held
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            (
+                held[0]["desiredReplicas"].as_u64(),
+                held[0]["scaleOperation"].as_str()
+            ),
+            (Some(30), Some("none"))
+        );
+        assert!(
+            held[0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("does not count what its workers hold"),
+            "{}",
+            held[0]
+        );
+        // Unknown (-1) is within queueMessages: an empty queue holds none.
+        assert_eq!(held[1]["scaleOperation"], "scale-down", "{}", held[1]);
+
         for (fields, message) in [
             (
                 r#""inFlightMessages":-3,"secondsToProcessOneJob":1"#,
                 "inFlightMessages must not be negative, got -3",
+            ),
+            (
+                r#""inFlightMessages":"some","secondsToProcessOneJob":1"#,
+                r#"inFlightMessages must be a whole number, -1 or \"uncounted\", got \"some\""#,
             ),
             (
                 r#""oldestMessageAgeSeconds":-1,"secondsToProcessOneJob":1"#,

@@ -61,7 +61,7 @@ amqp://host:port/vhost/queue or nats://host:port/stream/consumer";
 
 /// The URI with any password replaced, for logs and errors.
 pub(crate) fn redact(uri: &str) -> String {
-    wpa_poller::redact_uri(uri).into_owned()
+    wpa_poller::redact_queue_uri(uri).into_owned()
 }
 
 /// Subscribes `uri` of a Redis, RabbitMQ or NATS queue in `registry`.

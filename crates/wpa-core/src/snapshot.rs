@@ -26,6 +26,7 @@ pub struct QueueSnapshot {
     rate_window: Option<Duration>,
     idleness: Idleness,
     in_flight: Option<u32>,
+    in_flight_uncounted: bool,
     oldest_age: Option<Duration>,
     stale: bool,
 }
@@ -124,6 +125,7 @@ impl QueueSnapshot {
             rate_window: None,
             idleness: Idleness::Unknown,
             in_flight: None,
+            in_flight_uncounted: false,
             oldest_age: None,
             stale: false,
         }
@@ -199,6 +201,26 @@ impl QueueSnapshot {
             self.messages
         });
         self
+    }
+
+    /// Says that the messages workers hold are neither in the count nor
+    /// counted apart: a plain Redis list, whose `BRPOP` removes the message
+    /// it hands out, or a RabbitMQ queue read without the management API.
+    /// The count is then of waiting messages only, and the wait-target
+    /// policy knows of no pod that it may remove without a `busyProbe`.
+    /// An in-flight count, if set, wins.
+    #[must_use]
+    pub const fn with_in_flight_uncounted(mut self) -> Self {
+        self.in_flight_uncounted = true;
+        self
+    }
+
+    /// Whether the messages workers hold are outside the count and
+    /// uncounted ([`QueueSnapshot::with_in_flight_uncounted`]); false when
+    /// an in-flight count is known.
+    #[must_use]
+    pub const fn in_flight_uncounted(&self) -> bool {
+        self.in_flight_uncounted && self.in_flight.is_none()
     }
 
     /// Sets the age of the oldest message waiting for a worker.

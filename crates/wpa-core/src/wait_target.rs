@@ -34,7 +34,10 @@
 //!    message; then to `keep`, so that a noisy
 //!    rate does not flap the pool; never removing more pods than are known
 //!    not to hold a message (the queue's idle count, or the pods beyond the
-//!    in-flight count), and within `maxDisruption` unless none holds one.
+//!    in-flight count; without a count, the pods beyond the message count,
+//!    a guess; none where the queue drops what it hands out,
+//!    [`QueueSnapshot::in_flight_uncounted`]), and within `maxDisruption`
+//!    unless none holds one.
 //!    With an idle-first target (a per-pod busy signal,
 //!    `crate::idle_first`) the pods known idle replace all three: no
 //!    half-busy gate, no budget, at most those pods removed.
@@ -201,10 +204,16 @@ pub fn desired_replicas(
     let mut sizing = size(spec, target, queue, replicas, backlog_growth);
 
     // 4. Up at once, down past the band, never more than the idle pods.
-    // Without an in-flight count the queue cannot see what its workers
-    // hold (a Redis list read by BRPOP: a taken message leaves the list),
-    // so any pod may hold one.
-    let holding = queue.in_flight().map_or(current, |held| held.min(current));
+    // Without an in-flight count, the message count is taken to include
+    // what the workers hold (as step 1 does): at most that many pods hold
+    // one, a guess, so `maxDisruption` bounds each step. Where the queue
+    // drops what it hands out (a plain Redis list), any pod may hold one.
+    let counted_holding = queue.in_flight();
+    let holding = match counted_holding {
+        Some(held) => held.min(current),
+        None if queue.in_flight_uncounted() => current,
+        None => messages.min(current),
+    };
     // A job that ends within Kubernetes' default grace period survives its
     // pod's removal; a longer one may not, so while over half the pods hold
     // one, a Deployment picking victims at random would likely kill one.
@@ -224,7 +233,8 @@ pub fn desired_replicas(
             let idle = queue.idle_workers(current).unwrap_or(0).min(current);
             let removable = idle.max(current - holding);
             // A budget matters only while some removed pod may hold a job.
-            let budget = (removable < current).then_some(spec.max_disruption());
+            let guessed = counted_holding.is_none() && idle < current;
+            let budget = (removable < current || guessed).then_some(spec.max_disruption());
             (removable, short_jobs || holding <= current / 2, budget)
         }
     };
@@ -238,6 +248,7 @@ pub fn desired_replicas(
     let (rule, (desired, mut limit)) = if sizing.need > current {
         (Rule::WaitTargetUp, bounds.clamp(i64::from(sizing.need)))
     } else if sizing.keep < current
+        && removable > 0
         && sizing.waiting == 0
         && gate_open
         && (rate_known || messages == 0)
@@ -286,12 +297,13 @@ fn size(
     let messages = queue.messages();
 
     // 1. The load. Without an in-flight count, assume every ready worker
-    //    holds a message while there are messages.
-    let in_flight = queue
-        .in_flight()
-        .unwrap_or(messages.min(ready))
-        .min(messages);
-    let waiting = messages - in_flight;
+    //    holds a message while there are messages: one of them, or, where
+    //    the count is of waiting messages only, besides them.
+    let (in_flight, waiting) = match queue.in_flight() {
+        Some(held) => (held.min(messages), messages - held.min(messages)),
+        None if queue.in_flight_uncounted() => (if messages > 0 { ready } else { 0 }, messages),
+        None => (messages.min(ready), messages - messages.min(ready)),
+    };
     let busy = f64::from(in_flight);
     let busy_floor = busy - busy.sqrt();
     let load = (per_second * seconds_per_job).max(busy_floor);
@@ -397,6 +409,23 @@ pub(crate) fn explain(
             f,
             "; {current} run, more than the {} that the load plus its noise would need: down to {}",
             wait.keep, wait.keep
+        ),
+        _ if wait.keep < current
+            && wait.removable == 0
+            && inputs.idle_pods.is_none()
+            && inputs.snapshot.in_flight_uncounted() =>
+        {
+            write!(
+                f,
+                "; keep {current}: the queue does not count what its workers hold, so no pod is \
+                 known idle (a busyProbe tells)"
+            )
+        }
+        _ if wait.keep < current && wait.removable == 0 => write!(
+            f,
+            "; keep {current}, more than the {} that the load plus its noise would need: \
+             no pod is known not to hold a message",
+            wait.keep
         ),
         _ => write!(
             f,

@@ -216,6 +216,53 @@ fn never_removes_a_pod_that_may_hold_a_message() {
         replicas(30),
     );
     assert!(unknown.desired_replicas >= 10, "{unknown}");
+    assert_eq!(unknown.rule, Rule::WaitTargetDown, "{unknown}");
+    // That is a guess: even an empty count does not vouch for every pod,
+    // so maxDisruption bounds each step.
+    let tenth = WpaSpec::new(0, 100, 10, 10.0, MaxDisruption::Percent(10))
+        .and_then(|spec| spec.with_wait_target(30.0, 30.0))
+        .unwrap();
+    let guessed = decide(
+        &tenth,
+        &QueueSnapshot::new(0).with_arrival_rate(6.0).unwrap(),
+        replicas(30),
+    );
+    assert_eq!(guessed.desired_replicas, 27, "{guessed}");
+    assert_eq!(guessed.limit, Limit::DisruptionBudget, "{guessed}");
+    // A count of none in flight does: no budget.
+    let vouched = decide(&tenth, &queue(0, 0, 6.0), replicas(30));
+    assert!(vouched.desired_replicas < 27, "{vouched}");
+    // A queue that drops what it hands out (a plain Redis list) vouches
+    // for no pod, empty or not, and says so.
+    for waiting in [0, 3] {
+        let plain = decide(
+            &s,
+            &QueueSnapshot::new(waiting).with_in_flight_uncounted(),
+            replicas(30),
+        );
+        assert_eq!(
+            (plain.rule, plain.desired_replicas),
+            (Rule::WaitTargetHold, 30),
+            "{plain}"
+        );
+        assert!(
+            plain.to_string().ends_with(
+                "keep 30: the queue does not count what its workers hold, so no pod is known \
+                 idle (a busyProbe tells)"
+            ),
+            "{plain}"
+        );
+    }
+    // There the waiting messages are besides what the ready workers hold:
+    // 5 waiting on 10 ready means 10 busy.
+    let behind = decide(
+        &s,
+        &QueueSnapshot::new(5).with_in_flight_uncounted(),
+        replicas(10),
+    );
+    let wait = behind.inputs.wait.unwrap();
+    assert_eq!(wait.waiting, 5, "{behind}");
+    assert!(wait.load >= 10.0 - 10f64.sqrt() - 1e-9, "{behind}");
     // beanstalkd's idle count is used when it allows more.
     let counted = decide(
         &s,
@@ -400,6 +447,25 @@ proptest! {
         prop_assert!(
             removed <= free || decision.desired_replicas == spec.max_replicas(),
             "{decision}: removed {removed}, free {free}"
+        );
+    }
+
+    /// Where the queue does not count what its workers hold, only its idle
+    /// count vouches for a pod.
+    #[test]
+    fn uncounted_in_flight_removes_only_the_idle(
+        spec in arb_spec(),
+        q in arb_queue(),
+        current in 0..700u32,
+    ) {
+        let (messages, _, rate, idleness) = q;
+        let snapshot = snapshot((messages, None, rate, idleness)).with_in_flight_uncounted();
+        let decision = decide(&spec, &snapshot, replicas(current));
+        let removed = current.saturating_sub(decision.desired_replicas);
+        let idle = snapshot.idle_workers(current).unwrap_or(0).min(current);
+        prop_assert!(
+            removed <= idle || decision.desired_replicas == spec.max_replicas(),
+            "{decision}: removed {removed}, idle {idle}"
         );
     }
 

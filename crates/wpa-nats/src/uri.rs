@@ -307,7 +307,7 @@ impl FromStr for NatsUri {
 
     fn from_str(uri: &str) -> Result<Self, Error> {
         let bad = |reason: &'static str| Error::InvalidUri {
-            uri: wpa_poller::redact_uri(uri).into_owned(),
+            uri: wpa_poller::redact_queue_uri(uri).into_owned(),
             reason,
             expected: EXPECTED,
         };

@@ -29,7 +29,7 @@ mod schedule;
 pub use backoff::{Backoff, Jitter, exponential_delay};
 pub use clock::Clock;
 pub use rate::ArrivalRate;
-pub use redact::{REDACTED, redact_uri};
+pub use redact::{REDACTED, redact_queue_uri, redact_uri};
 pub use schedule::{Demand, Schedule, Time};
 
 /// How the driver wants the next poll done.
@@ -184,7 +184,7 @@ impl Subscribers {
 #[derive(Debug)]
 struct Shared {
     uri: String,
-    /// `uri` with any password hidden ([`redact_uri`]): what logs and
+    /// `uri` with any password hidden ([`redact_queue_uri`]): what logs and
     /// errors show.
     shown: String,
     config: PollerConfig,
@@ -271,7 +271,7 @@ impl Registry {
         subscribers.replicas.insert(0, replicas);
         let shared = Arc::new(Shared {
             uri: uri.to_owned(),
-            shown: redact_uri(uri).into_owned(),
+            shown: redact_queue_uri(uri).into_owned(),
             config,
             subscribers: Mutex::new(subscribers),
             nudge: Notify::new(),

@@ -63,6 +63,9 @@ pub fn snapshot(
     if let Some(in_flight) = in_flight {
         // At most `messages`, which fits.
         snapshot = snapshot.with_in_flight(u32::try_from(in_flight).unwrap_or(u32::MAX));
+    } else {
+        // queue.declare counts ready messages only.
+        snapshot = snapshot.with_in_flight_uncounted();
     }
     let idle = if report_idle {
         idle_consumers(declare, stats)
@@ -197,6 +200,7 @@ mod tests {
         };
         let s = snapshot(fresh, &stats(3, 2, vec![consumer(5)]), None, None, true).unwrap();
         assert_eq!((s.messages(), s.in_flight()), (6, Some(2)));
+        assert!(!s.in_flight_uncounted());
         // One delivered since the sample is not lost.
         let taken = DeclareOk {
             ready: 2,
@@ -207,6 +211,10 @@ mod tests {
         // No sample yet: the declare alone.
         let s = snapshot(fresh, &QueueStats::default(), Some(6.0), None, true).unwrap();
         assert_eq!((s.messages(), s.in_flight()), (4, None));
+        assert!(
+            s.in_flight_uncounted(),
+            "the declare counts ready messages only"
+        );
         assert_eq!(s.idleness(), Idleness::Unknown);
         assert_eq!(s.messages_sent_per_minute(), Some(6.0));
         let huge = QueueStats {

@@ -527,7 +527,7 @@ impl FromStr for RabbitUri {
 
     fn from_str(uri: &str) -> Result<Self, Error> {
         parse(uri).map_err(|reason| Error::InvalidUri {
-            uri: wpa_poller::redact_uri(uri).into_owned(),
+            uri: wpa_poller::redact_queue_uri(uri).into_owned(),
             reason,
         })
     }

@@ -54,6 +54,9 @@ pub fn snapshot(reading: &Reading, woke: bool, rate: Option<f64>) -> Result<Queu
         });
     if reading.in_flight.is_some() {
         snapshot = snapshot.with_in_flight(fit("in-flight messages", in_flight)?);
+    } else {
+        // A plain list: what a worker took left the list.
+        snapshot = snapshot.with_in_flight_uncounted();
     }
     if let Some(age) = reading.oldest_age {
         snapshot = snapshot.with_oldest_age(age);
@@ -322,8 +325,13 @@ mod tests {
             (plain.messages(), plain.in_flight(), plain.idleness()),
             (3, None, Idleness::Unknown)
         );
+        assert!(
+            plain.in_flight_uncounted(),
+            "BRPOP took them out of the list"
+        );
         let reliable = snapshot(&list(3, Some(2)), false, None).unwrap();
         assert_eq!((reliable.messages(), reliable.in_flight()), (5, Some(2)));
+        assert!(!reliable.in_flight_uncounted());
         let empty = snapshot(&list(0, Some(0)), false, None).unwrap();
         assert_eq!(empty.idleness(), Idleness::AllIdle);
         let woke = snapshot(&list(0, Some(0)), true, None).unwrap();

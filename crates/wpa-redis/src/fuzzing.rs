@@ -29,6 +29,7 @@ pub fn uri(data: &[u8]) {
         }
     }
     let _ = wpa_poller::redact_uri(text);
+    let _ = wpa_poller::redact_queue_uri(text);
 }
 
 /// The raw password of a URI's user info, if it has one.

@@ -842,7 +842,7 @@ impl FromStr for RedisUri {
 
     fn from_str(uri: &str) -> Result<Self, Error> {
         parse(uri).map_err(|reason| Error::InvalidUri {
-            uri: wpa_poller::redact_uri(uri).into_owned(),
+            uri: wpa_poller::redact_queue_uri(uri).into_owned(),
             reason,
         })
     }
