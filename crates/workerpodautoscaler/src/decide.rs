@@ -174,15 +174,21 @@ impl Expected for IdleWorkers {
     const EXPECTED: &'static str = "a whole number, -1 or \"all\"";
 
     fn wrong(field: &'static str, value: Value) -> LineError {
-        if value.is_string() {
-            LineError::WrongType {
-                field,
-                expected: Self::EXPECTED,
-                value,
-            }
-        } else {
-            i64::wrong(field, value)
+        count_or_word_wrong(field, Self::EXPECTED, value)
+    }
+}
+
+/// A count-or-word field's error: a wrong word names the words, anything
+/// else is a count's error.
+fn count_or_word_wrong(field: &'static str, expected: &'static str, value: Value) -> LineError {
+    if value.is_string() {
+        LineError::WrongType {
+            field,
+            expected,
+            value,
         }
+    } else {
+        i64::wrong(field, value)
     }
 }
 
@@ -190,15 +196,7 @@ impl Expected for InFlight {
     const EXPECTED: &'static str = "a whole number, -1 or \"uncounted\"";
 
     fn wrong(field: &'static str, value: Value) -> LineError {
-        if value.is_string() {
-            LineError::WrongType {
-                field,
-                expected: Self::EXPECTED,
-                value,
-            }
-        } else {
-            i64::wrong(field, value)
-        }
+        count_or_word_wrong(field, Self::EXPECTED, value)
     }
 }
 

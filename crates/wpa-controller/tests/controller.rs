@@ -536,7 +536,8 @@ fn pools_for_the_load() -> (u32, u32) {
     let queue = QueueSnapshot::new(4)
         .with_in_flight(4)
         .with_arrival_rate(300.0)
-        .unwrap();
+        .unwrap()
+        .with_arrival_rate_window(common::FAKE_RATE_WINDOW);
     let four = TargetReplicas::new(4, 4);
     let ours = wpa_core::decide(&spec, &queue, four, None);
     assert_eq!(ours.rule, Rule::WaitTargetUp, "{ours}");
