@@ -148,32 +148,8 @@ impl FromStr for BeanstalkUri {
         if authority.contains('@') {
             return Err(bad("user info is not supported"));
         }
-        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-            let (host, after) = bracketed
-                .split_once(']')
-                .ok_or_else(|| bad("unterminated [ in the host"))?;
-            if host.is_empty()
-                || !host
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-            {
-                return Err(bad("invalid IPv6 host"));
-            }
-            let port = match after {
-                "" => None,
-                _ => Some(
-                    after
-                        .strip_prefix(':')
-                        .ok_or_else(|| bad("unexpected characters after the IPv6 host"))?,
-                ),
-            };
-            (host, port)
-        } else {
-            match authority.split_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            }
-        };
+        let wpa_poller::HostPort { host, port, .. } =
+            wpa_poller::split_host_port(authority).map_err(bad)?;
         let host = if host.is_empty() { DEFAULT_HOST } else { host };
         if !host
             .bytes()
@@ -183,11 +159,7 @@ impl FromStr for BeanstalkUri {
         }
         let port = match port {
             None | Some("") => DEFAULT_PORT,
-            Some(port) if port.bytes().all(|b| b.is_ascii_digit()) => match port.parse::<u16>() {
-                Ok(0) | Err(_) => return Err(bad("the port must be a number from 1 to 65535")),
-                Ok(port) => port,
-            },
-            Some(_) => return Err(bad("the port must be a number from 1 to 65535")),
+            Some(port) => wpa_poller::parse_port(port).map_err(bad)?,
         };
         Ok(BeanstalkUri {
             host: host.to_owned(),

@@ -381,34 +381,13 @@ fn parse_userinfo(userinfo: &str) -> Result<Credentials, &'static str> {
 }
 
 fn split_host_port(hostport: &str) -> Result<(&str, u16), &'static str> {
-    let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or("unterminated [ in the host")?;
-        if host.is_empty()
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
-            return Err("invalid IPv6 host");
-        }
-        let port = match after {
-            "" => None,
-            _ => Some(
-                after
-                    .strip_prefix(':')
-                    .ok_or("unexpected characters after the IPv6 host")?,
-            ),
-        };
-        (host, port)
-    } else {
-        match hostport.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (hostport, None),
-        }
-    };
+    let wpa_poller::HostPort {
+        host,
+        bracketed,
+        port,
+    } = wpa_poller::split_host_port(hostport)?;
     let host = if host.is_empty() { DEFAULT_HOST } else { host };
-    if !hostport.starts_with('[')
+    if !bracketed
         && !host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
@@ -417,11 +396,7 @@ fn split_host_port(hostport: &str) -> Result<(&str, u16), &'static str> {
     }
     let port = match port {
         None | Some("") => DEFAULT_PORT,
-        Some(port) if port.bytes().all(|b| b.is_ascii_digit()) => match port.parse::<u16>() {
-            Ok(0) | Err(_) => return Err("the port must be a number from 1 to 65535"),
-            Ok(port) => port,
-        },
-        Some(_) => return Err("the port must be a number from 1 to 65535"),
+        Some(port) => wpa_poller::parse_port(port)?,
     };
     Ok((host, port))
 }

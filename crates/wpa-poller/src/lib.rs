@@ -20,12 +20,14 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use wpa_core::{QueueMetrics, QueueSnapshot};
 
+mod authority;
 mod backoff;
 mod clock;
 mod rate;
 mod redact;
 mod schedule;
 
+pub use authority::{HostPort, parse_port, split_host_port};
 pub use backoff::{Backoff, Jitter, exponential_delay};
 pub use clock::Clock;
 pub use rate::ArrivalRate;

@@ -359,33 +359,14 @@ fn parse_authority(authority: &str) -> Result<Authority, String> {
             Some(Credentials { user, password })
         }
     };
-    let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or("unterminated [ in the host")?;
-        if host.is_empty()
-            || !host.contains(':')
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
-            return Err("invalid IPv6 host in brackets".into());
-        }
-        let port = match after {
-            "" => None,
-            _ => Some(
-                after
-                    .strip_prefix(':')
-                    .ok_or("unexpected characters after the IPv6 host")?,
-            ),
-        };
-        (host, port)
-    } else {
-        match hostport.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (hostport, None),
-        }
-    };
+    let wpa_poller::HostPort {
+        host,
+        bracketed,
+        port,
+    } = wpa_poller::split_host_port(hostport)?;
+    if bracketed && !host.contains(':') {
+        return Err("invalid IPv6 host".into());
+    }
     let host = if host.is_empty() { DEFAULT_HOST } else { host };
     if host.len() > 253
         || !host
@@ -396,13 +377,7 @@ fn parse_authority(authority: &str) -> Result<Authority, String> {
     }
     let port = match port {
         None | Some("") => None,
-        Some(port) if port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()) => {
-            match port.parse::<u16>() {
-                Ok(0) | Err(_) => return Err("the port must be a number from 1 to 65535".into()),
-                Ok(port) => Some(port),
-            }
-        }
-        Some(_) => return Err("the port must be a number from 1 to 65535".into()),
+        Some(port) => Some(wpa_poller::parse_port(port)?),
     };
     Ok(Authority {
         credentials,

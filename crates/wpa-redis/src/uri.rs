@@ -708,32 +708,7 @@ fn wake_up(layout: &Layout, options: &mut Options) -> Result<WakeUp, String> {
 }
 
 fn host_and_port(authority: &str) -> Result<(String, u16), &'static str> {
-    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or("unterminated [ in the host")?;
-        if host.is_empty()
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
-            return Err("invalid IPv6 host");
-        }
-        let port = match after {
-            "" => None,
-            _ => Some(
-                after
-                    .strip_prefix(':')
-                    .ok_or("unexpected characters after the IPv6 host")?,
-            ),
-        };
-        (host, port)
-    } else {
-        match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        }
-    };
+    let wpa_poller::HostPort { host, port, .. } = wpa_poller::split_host_port(authority)?;
     let host = if host.is_empty() { DEFAULT_HOST } else { host };
     if !host
         .bytes()
@@ -743,13 +718,7 @@ fn host_and_port(authority: &str) -> Result<(String, u16), &'static str> {
     }
     let port = match port {
         None | Some("") => DEFAULT_PORT,
-        Some(port) if port.bytes().all(|b| b.is_ascii_digit()) && port.len() <= 5 => {
-            match port.parse::<u16>() {
-                Ok(0) | Err(_) => return Err("the port must be a number from 1 to 65535"),
-                Ok(port) => port,
-            }
-        }
-        Some(_) => return Err("the port must be a number from 1 to 65535"),
+        Some(port) => wpa_poller::parse_port(port)?,
     };
     Ok((host.to_owned(), port))
 }
