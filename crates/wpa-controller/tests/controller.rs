@@ -608,6 +608,15 @@ async fn a_wait_target_wpa_sizes_by_the_policy_and_scales_down_after_its_startup
     assert_eq!(scaled_up["CurrentMessages"], 4);
     let up_time = scaled_up["LastScaleTime"].as_str().unwrap().to_owned();
     assert!(up_time.ends_with('Z'), "{up_time}");
+    // The last observation is kept in the status, for the backlog's growth
+    // after a restart; the reference's status has no such key.
+    let read_at = scaled_up["CurrentMessagesTime"].as_str().unwrap();
+    assert!(
+        read_at.ends_with('Z') && read_at >= up_time.as_str(),
+        "{read_at}"
+    );
+    let classic = status(&run.server, "jobs", "classic");
+    assert!(classic["CurrentMessagesTime"].is_null(), "{classic}");
     // Up at once, never past what the policy needs (a first poll without
     // the rate may size on the in-flight count alone first).
     let writes = scale_writes(&run.server, "waiter");

@@ -16,7 +16,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 use kube::{CustomResource, CustomResourceExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use wpa_core::{MaxDisruption, RawWpaSpec, WpaSpec, WpaStatus};
+use wpa_core::{MaxDisruption, Observation, RawWpaSpec, WpaSpec, WpaStatus};
 
 use crate::busy_probe::{BusyProbe, BusyProbeSpec};
 use crate::error::{Error, TargetKind};
@@ -98,6 +98,15 @@ pub struct WorkerPodAutoScalerStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub current_messages: Option<i64>,
+    /// When `CurrentMessages` was read (RFC 3339; wait-target WPAs only):
+    /// the wait-target policy reads the backlog's growth since then, and
+    /// a restarted controller finds it here.
+    #[serde(
+        rename = "CurrentMessagesTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub current_messages_time: Option<String>,
     /// The target's `spec.replicas` at the last reconcile.
     #[serde(
         rename = "CurrentReplicas",
@@ -272,6 +281,23 @@ impl WorkerPodAutoScalerStatus {
         self.last_scale_time.as_deref().and_then(parse_time)
     }
 
+    /// The last step's observation: `CurrentMessages` and
+    /// `CurrentMessagesTime`, if both are there and valid.
+    #[must_use]
+    pub fn last_observation(&self) -> Option<Observation> {
+        let messages = u32::try_from(self.current_messages?).ok()?;
+        let at = parse_time(self.current_messages_time.as_deref()?)?;
+        Some(Observation { messages, at })
+    }
+
+    /// This status with `CurrentMessagesTime` set to `read_at` (`None`:
+    /// removed).
+    #[must_use]
+    pub fn with_messages_read_at(mut self, read_at: Option<SystemTime>) -> Self {
+        self.current_messages_time = read_at.map(format_time);
+        self
+    }
+
     /// This status with the reference fields set from a reconcile step.
     /// Conditions are kept.
     #[must_use]
@@ -281,6 +307,7 @@ impl WorkerPodAutoScalerStatus {
             current_replicas: Some(i64::from(status.current_replicas)),
             available_replicas: Some(i64::from(status.available_replicas)),
             desired_replicas: Some(i64::from(status.desired_replicas)),
+            current_messages_time: self.current_messages_time.clone(),
             last_scale_time: match status.last_scale_time {
                 // Keep the stored text when the instant is unchanged, so an
                 // equal status compares equal whatever its formatting.
@@ -409,6 +436,11 @@ pub fn openapi_schema() -> serde_json::Value {
                 "type": "object",
                 "properties": {
                     "CurrentMessages": count("Visible plus in-flight messages at the last reconcile."),
+                    "CurrentMessagesTime": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "When CurrentMessages was read (wait-target WPAs only): the backlog's growth since then is an input of the policy."
+                    },
                     "CurrentReplicas": count("The target's spec.replicas at the last reconcile."),
                     "AvailableReplicas": count("The target's available replicas at the last reconcile."),
                     "DesiredReplicas": count("The desired workers computed at the last reconcile."),

@@ -157,6 +157,7 @@ fn schema_fields_are_the_rust_fields() {
     );
     let full_status = WorkerPodAutoScalerStatus {
         current_messages: Some(1),
+        current_messages_time: Some("2026-01-01T00:00:00Z".into()),
         current_replicas: Some(1),
         available_replicas: Some(1),
         desired_replicas: Some(1),
@@ -591,6 +592,43 @@ fn status_keys_are_capitalised_and_time_is_rfc3339() {
     let again = stored.with_core(&core);
     assert_eq!(again, stored);
     assert_eq!(status_patch(Some(&stored), &again), None);
+}
+
+/// `CurrentMessages` and `CurrentMessagesTime` are the last observation,
+/// kept through `with_core`, gone when either is missing or bad.
+#[test]
+fn the_last_observation_lives_in_the_status() {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let status = WorkerPodAutoScalerStatus {
+        current_messages: Some(40),
+        ..Default::default()
+    };
+    assert_eq!(status.last_observation(), None);
+    let read = status.with_messages_read_at(Some(at));
+    assert_eq!(
+        read.last_observation(),
+        Some(wpa_core::Observation { messages: 40, at })
+    );
+    let core = wpa_core::WpaStatus {
+        current_messages: 40,
+        current_replicas: 1,
+        available_replicas: 1,
+        desired_replicas: 1,
+        last_scale_time: None,
+    };
+    assert_eq!(
+        read.with_core(&core).last_observation(),
+        read.last_observation()
+    );
+    assert_eq!(
+        read.clone().with_messages_read_at(None).last_observation(),
+        None
+    );
+    let negative = WorkerPodAutoScalerStatus {
+        current_messages: Some(-1),
+        ..read
+    };
+    assert_eq!(negative.last_observation(), None);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use futures::channel::mpsc;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use tokio::task::JoinHandle;
-use wpa_core::{History, Observation, Plan, ReconcileError, ScaleTarget, TargetReplicas};
+use wpa_core::{History, Plan, ReconcileError, ScaleTarget, TargetReplicas};
 use wpa_kube::{
     BusyProbe, KubeScaleTarget, TargetRef, WorkerPodAutoScaler, WorkerPodAutoScalerStatus,
     WpaEvents, invalid_spec_event, scale_event, scale_failed_event, write_status,
@@ -106,10 +106,6 @@ pub(crate) struct WpaState {
     reported: Option<String>,
     /// Transient failures in a row, for the retry backoff.
     pub(crate) failures: u32,
-    /// The queue as the last decision saw it (the wait-target policy reads
-    /// the backlog's growth from it). In memory only: after a restart, or
-    /// a new queue URI, the first decision goes without.
-    last_observation: Option<Observation>,
 }
 
 struct AbortOnDrop(JoinHandle<()>);
@@ -254,7 +250,17 @@ pub(crate) fn inputs(
     if state.uri.as_deref() != Some(valid.queue_uri.as_str()) || state.subscription.is_none() {
         state.subscription = None;
         state.forwarder = None;
-        state.last_observation = None;
+        // A new URI: the last observation was of another queue. (The
+        // first subscription, after a start, keeps the stored one.)
+        if state
+            .uri
+            .as_deref()
+            .is_some_and(|uri| uri != valid.queue_uri)
+            && let Some(status) = state.status.take().or_else(|| wpa.status.clone())
+        {
+            state.status = Some(status.with_messages_read_at(None));
+            state.persisted = false;
+        }
         match ctx.factory.subscribe(&ctx.registry, &valid.queue_uri) {
             Ok(subscription) => {
                 state.subscription = Some(subscription);
@@ -456,6 +462,12 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
         }
     };
     forward_queue_changes(ctx, wpa, state);
+    // The wait-target policy reads the backlog's growth since the last
+    // step, kept in the status (`CurrentMessagesTime`) like LastScaleTime.
+    let wait_target = valid.spec.wait_target().is_some();
+    let last_observation = base_status(wpa, state)
+        .last_observation()
+        .filter(|_| wait_target);
     let Some(subscription) = state.subscription.as_mut() else {
         return Outcome::Settled;
     };
@@ -485,7 +497,7 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
     let now = ctx.clock.now();
     let history = History {
         last_scale_time,
-        last_observation: state.last_observation,
+        last_observation,
     };
     let result = wpa_core::reconcile_with_history(
         subscription,
@@ -497,10 +509,7 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
     )
     .await;
     let plan: Plan = match result {
-        Ok(plan) => {
-            state.last_observation = History::after(&plan, now).last_observation;
-            plan
-        }
+        Ok(plan) => plan,
         Err(ReconcileError::Queue(PollerError::NotPolledYet { uri, last_error })) => {
             // The reference's "-1": no decision until the first poll.
             tracing::debug!(namespace = %namespace, wpa = %name, "queue {uri} not polled yet: {last_error:?}");
@@ -556,6 +565,7 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
     let stale = plan.snapshot.is_stale();
     let next = base_status(wpa, state)
         .with_core(&core_status)
+        .with_messages_read_at(wait_target.then_some(now))
         .with_condition(CONDITION_VALID, true, "Valid", "", now)
         .with_condition(
             CONDITION_FRESH,
