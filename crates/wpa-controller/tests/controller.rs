@@ -611,8 +611,9 @@ async fn a_wait_target_wpa_sizes_by_the_policy_and_scales_down_after_its_startup
     // The last observation is kept in the status, for the backlog's growth
     // after a restart; the reference's status has no such key.
     let read_at = scaled_up["CurrentMessagesTime"].as_str().unwrap();
+    let read_time = wpa_kube::parse_time(read_at).unwrap();
     assert!(
-        read_at.ends_with('Z') && read_at >= up_time.as_str(),
+        read_time >= wpa_kube::parse_time(&up_time).unwrap(),
         "{read_at}"
     );
     let classic = status(&run.server, "jobs", "classic");

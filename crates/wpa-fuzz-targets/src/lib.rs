@@ -156,6 +156,9 @@ fn decide_with_policy(input: &mut Unstructured<'_>) -> Result<()> {
         snapshot = snapshot.with_in_flight(input.arbitrary()?);
     }
     if input.arbitrary::<bool>()? {
+        snapshot = snapshot.with_in_flight_uncounted();
+    }
+    if input.arbitrary::<bool>()? {
         snapshot = snapshot.with_oldest_age(Duration::from_millis(input.arbitrary()?));
     }
     if input.arbitrary::<bool>()? {

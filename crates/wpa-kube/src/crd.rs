@@ -259,6 +259,21 @@ pub fn format_time(time: SystemTime) -> String {
     }
 }
 
+/// Formats a time as RFC 3339, UTC, with milliseconds: for
+/// `CurrentMessagesTime`, whose age divides the backlog's growth (whole
+/// seconds would stretch a 20 s step by up to a second).
+#[must_use]
+pub fn format_time_millis(time: SystemTime) -> String {
+    let millis = match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |m| -m),
+    };
+    match jiff::Timestamp::from_millisecond(millis) {
+        Ok(timestamp) => timestamp.to_string(),
+        Err(_) => jiff::Timestamp::UNIX_EPOCH.to_string(),
+    }
+}
+
 /// Parses an RFC 3339 time; `None` if it does not parse.
 #[must_use]
 pub fn parse_time(text: &str) -> Option<SystemTime> {
@@ -294,7 +309,7 @@ impl WorkerPodAutoScalerStatus {
     /// removed).
     #[must_use]
     pub fn with_messages_read_at(mut self, read_at: Option<SystemTime>) -> Self {
-        self.current_messages_time = read_at.map(format_time);
+        self.current_messages_time = read_at.map(format_time_millis);
         self
     }
 

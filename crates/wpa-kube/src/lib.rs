@@ -24,8 +24,8 @@ pub mod victims;
 pub use busy_probe::{BusyProbe, BusyProbeSpec, DEFAULT_PATH, DEFAULT_TIMEOUT, ProbePort};
 pub use crd::{
     TargetRef, ValidatedSpec, WorkerPodAutoScaler, WorkerPodAutoScalerSpec,
-    WorkerPodAutoScalerStatus, WpaCondition, crd, crd_yaml, format_time, openapi_schema,
-    parse_time,
+    WorkerPodAutoScalerStatus, WpaCondition, crd, crd_yaml, format_time, format_time_millis,
+    openapi_schema, parse_time,
 };
 pub use error::{Error, TargetKind};
 pub use events::{WpaEvents, invalid_spec_event, reason, scale_event, scale_failed_event};

@@ -598,13 +598,17 @@ fn status_keys_are_capitalised_and_time_is_rfc3339() {
 /// kept through `with_core`, gone when either is missing or bad.
 #[test]
 fn the_last_observation_lives_in_the_status() {
-    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_800_000_000_250);
     let status = WorkerPodAutoScalerStatus {
         current_messages: Some(40),
         ..Default::default()
     };
     assert_eq!(status.last_observation(), None);
     let read = status.with_messages_read_at(Some(at));
+    assert_eq!(
+        read.current_messages_time.as_deref(),
+        Some("2027-01-15T08:00:00.25Z")
+    );
     assert_eq!(
         read.last_observation(),
         Some(wpa_core::Observation { messages: 40, at })
