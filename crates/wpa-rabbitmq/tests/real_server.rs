@@ -691,6 +691,14 @@ async fn recovers_from_a_server_restart() {
     server.restart().unwrap();
     // The durable queue survived (its message, published without
     // confirms, may not have reached the disk before the kill).
+    // A publish before the node has recovered the queue is unroutable and
+    // dropped (no confirms): publish once a poll (a passive declare) finds
+    // the queue again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while queue.poll(SHORT).await.is_err() {
+        assert!(Instant::now() < deadline, "the queue never came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let producer = client(&server, "/").await;
     producer.publish("durable", b"after the restart").await;
     until(&mut queue, "the message after the restart", |s| {
