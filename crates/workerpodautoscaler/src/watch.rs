@@ -280,7 +280,7 @@ async fn watch(args: &WatchArgs, queue: Queue, spec: WpaSpec) -> ExitCode {
                 continue;
             }
         };
-        history = History::after(&plan, now);
+        history = History::after(&plan, subscription.polled_at(now).unwrap_or(now));
         subscription.set_replicas(target.replicas);
         if let ScaleOperation::ScaleDownHeld(HoldReason::ScaleDownDelay { remaining }) =
             plan.operation

@@ -609,12 +609,15 @@ async fn a_wait_target_wpa_sizes_by_the_policy_and_scales_down_after_its_startup
     let up_time = scaled_up["LastScaleTime"].as_str().unwrap().to_owned();
     assert!(up_time.ends_with('Z'), "{up_time}");
     // The last observation is kept in the status, for the backlog's growth
-    // after a restart; the reference's status has no such key.
+    // after a restart: the time of the poll the scale up decided on, not
+    // of the decision; the reference's status has no such key.
     let read_at = scaled_up["CurrentMessagesTime"].as_str().unwrap();
     let read_time = wpa_kube::parse_time(read_at).unwrap();
+    // (LastScaleTime is in whole seconds, as the reference writes it.)
+    let up = wpa_kube::parse_time(&up_time).unwrap();
     assert!(
-        read_time >= wpa_kube::parse_time(&up_time).unwrap(),
-        "{read_at}"
+        read_time < up + Duration::from_secs(1),
+        "{read_at} after {up_time}"
     );
     let classic = status(&run.server, "jobs", "classic");
     assert!(classic["CurrentMessagesTime"].is_null(), "{classic}");

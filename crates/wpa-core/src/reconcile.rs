@@ -123,7 +123,9 @@ pub struct WpaStatus {
 pub struct Observation {
     /// Visible plus in-flight messages.
     pub messages: u32,
-    /// When the step decided on them.
+    /// When the queue was polled for them (not when a step decided on
+    /// them: a resync that decides again on the same poll must not shorten
+    /// the interval the next growth is measured over).
     pub at: SystemTime,
 }
 
@@ -147,14 +149,19 @@ impl History {
         }
     }
 
-    /// What to keep after `plan`, decided at `now`.
+    /// What to keep after `plan`, whose snapshot the queue was polled
+    /// for at `polled_at`. Pass the poll's time, not the decision's: the
+    /// controller also decides at each resync on the poll it already has,
+    /// and a growth measured from that decision to the next poll counts
+    /// one poll interval's change over part of it (twice the growth at a
+    /// resync halfway between polls).
     #[must_use]
-    pub fn after(plan: &Plan, now: SystemTime) -> Self {
+    pub fn after(plan: &Plan, polled_at: SystemTime) -> Self {
         History {
             last_scale_time: plan.status.last_scale_time,
             last_observation: Some(Observation {
                 messages: plan.snapshot.messages(),
-                at: now,
+                at: polled_at,
             }),
         }
     }

@@ -14,7 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
@@ -366,6 +366,17 @@ impl Subscription {
         self.rx
             .borrow()
             .current(self.shared.config.stale_after, Instant::now())
+    }
+
+    /// When the latest good snapshot was polled, on the wall clock that
+    /// reads `now` at this instant (`None` before the first good poll).
+    /// The backlog's growth is measured between polls, not decisions
+    /// ([`wpa_core::History::after`]).
+    #[must_use]
+    pub fn polled_at(&self, now: SystemTime) -> Option<SystemTime> {
+        let polled = self.rx.borrow().polled_at?;
+        let age = Instant::now().saturating_duration_since(polled);
+        Some(now.checked_sub(age).unwrap_or(now))
     }
 
     /// Everything the poller last published.

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -127,6 +127,22 @@ async fn short_polls_every_interval_and_changes_are_pushed_at_once() {
     assert_eq!(start.elapsed(), Duration::from_secs(40));
     let requests = fake.requests();
     assert!(requests.iter().all(|(_, r)| !r.wake_up));
+}
+
+#[tokio::test(start_paused = true)]
+async fn polled_at_is_the_latest_poll_even_when_it_changed_nothing() {
+    let registry = Registry::new();
+    let fake = Fake::with([Ok(4)]);
+    let mut sub = registry
+        .subscribe("q", config(), Some(1), || Ok::<_, Failure>(fake.clone()))
+        .unwrap();
+    let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    assert_eq!(sub.polled_at(wall), None);
+    sub.changed().await.unwrap();
+    // Polls at 0 s and 20 s (the same count, not pushed); asked at 25 s.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    assert_eq!(fake.requests().len(), 2);
+    assert_eq!(sub.polled_at(wall), Some(wall - Duration::from_secs(5)));
 }
 
 #[tokio::test(start_paused = true)]

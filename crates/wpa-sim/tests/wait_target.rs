@@ -210,3 +210,37 @@ fn beanstalkd_tells_the_wait_target_the_oldest_age() {
     assert!(aged(&wait) > 0);
     assert_eq!(aged(&wpa), 0);
 }
+
+#[test]
+fn the_backlog_growth_is_measured_between_polls() {
+    // long-jobs: 1 msg/s of ~240 s jobs for 20 min at 1 h needs ~240
+    // workers. The controller also decides at each resync, 10 s after a
+    // poll, on the poll it has; a growth measured from that decision to the
+    // next poll counted 20 s of growth over 10 s: with a 120 s target the
+    // pool rose to 304 at once, shrank to 152 mid-burst and rose to 397.
+    let scenario = builtin(1)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "long-jobs")
+        .unwrap();
+    assert_eq!(scenario.config.adapter.resync_offset_s, 10.0);
+    let spec = scenario.spec.with_wait_target(120.0, 30.0).unwrap();
+    let policy = Policy::Wpa {
+        spec,
+        scale_down_delay: std::time::Duration::from_secs(600),
+        idle_first: false,
+    };
+    let outcome = simulate(&scenario.config, &policy, None).unwrap();
+    let in_burst = |t: f64| (3_600.0..4_800.0).contains(&t);
+    let downs: Vec<_> = outcome
+        .events
+        .iter()
+        .filter(|e| in_burst(e.time_s) && e.to < e.from)
+        .collect();
+    assert!(downs.is_empty(), "{downs:?}");
+    assert!(
+        (240..=300).contains(&outcome.peak_replicas),
+        "{}",
+        outcome.peak_replicas
+    );
+}

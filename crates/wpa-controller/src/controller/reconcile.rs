@@ -508,6 +508,9 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
         now,
     )
     .await;
+    // The growth is measured between polls: a resync decides again on the
+    // poll it has, which keeps its time.
+    let polled_at = subscription.polled_at(now).unwrap_or(now);
     let plan: Plan = match result {
         Ok(plan) => plan,
         Err(ReconcileError::Queue(PollerError::NotPolledYet { uri, last_error })) => {
@@ -565,7 +568,7 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
     let stale = plan.snapshot.is_stale();
     let next = base_status(wpa, state)
         .with_core(&core_status)
-        .with_messages_read_at(wait_target.then_some(now))
+        .with_messages_read_at(wait_target.then_some(polled_at))
         .with_condition(CONDITION_VALID, true, "Valid", "", now)
         .with_condition(
             CONDITION_FRESH,

@@ -93,6 +93,13 @@ impl Poller {
         self.schedule.last_good().map(|(snapshot, _)| snapshot)
     }
 
+    /// The tick of the poll behind [`Poller::last`].
+    pub(super) fn last_polled_tick(&self) -> Option<u64> {
+        let (_, at) = self.schedule.last_good()?;
+        let tick = at.as_nanos() * u128::from(self.ticks_per_second) / 1_000_000_000;
+        Some(u64::try_from(tick).unwrap_or(u64::MAX))
+    }
+
     fn time(&self, tick: u64) -> Time {
         let tps = self.ticks_per_second.max(1);
         Duration::from_secs(tick / tps) + Duration::from_nanos((tick % tps) * 1_000_000_000 / tps)

@@ -97,7 +97,9 @@ impl WpaDriver {
             now,
         ))?
         .map_err(|error| SimError::Reconcile(error.to_string()))?;
-        self.history = History::after(&step, now);
+        // The growth spans polls, as the controller's CurrentMessagesTime.
+        let polled_tick = self.poller.last_polled_tick().unwrap_or(tick);
+        self.history = History::after(&step, clock(polled_tick, world.ticks_per_second));
         self.due_tick = step.due_in().map(|due| {
             let due_ticks = (due.as_secs_f64() * world.ticks_per_second as f64).ceil() as u64;
             tick + due_ticks.max(1)
