@@ -49,7 +49,7 @@ Wait-target policy (selected by targetWaitSeconds; needs secondsToProcessOneJob)
                            (absent or 0 = 30)
   availableReplicas        ready replicas (absent = currentReplicas)
   previousQueueMessages, previousQueueMessagesSecondsAgo
-                           the last step's queueMessages and its age: the
+                           the last poll's queueMessages and its age: the
                            backlog's growth (absent = unknown)
 Output: {\"desiredReplicas\":N,\"scaleOperation\":\"scale-up|scale-down|none\",\"reason\":\"...\"}
      or {\"error\":\"...\"}; exit status 1 if any line was an error.")]

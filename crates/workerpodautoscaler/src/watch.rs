@@ -257,6 +257,8 @@ async fn watch(args: &WatchArgs, queue: Queue, spec: WpaSpec) -> ExitCode {
         }
         next_resync = Instant::now() + resync;
         let now = SystemTime::now();
+        // Read before the reconcile, whose scale write a newer poll may overtake.
+        let polled_at = subscription.polled_at(now).unwrap_or(now);
         let plan = match reconcile_with_history(
             &mut subscription,
             &mut target,
@@ -280,7 +282,7 @@ async fn watch(args: &WatchArgs, queue: Queue, spec: WpaSpec) -> ExitCode {
                 continue;
             }
         };
-        history = History::after(&plan, subscription.polled_at(now).unwrap_or(now));
+        history = History::after(&plan, polled_at);
         subscription.set_replicas(target.replicas);
         if let ScaleOperation::ScaleDownHeld(HoldReason::ScaleDownDelay { remaining }) =
             plan.operation

@@ -495,6 +495,10 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
         },
     };
     let now = ctx.clock.now();
+    // The growth is measured between polls: a resync decides again on the
+    // poll it has, which keeps its time. Read before the reconcile, whose
+    // scale write a newer poll may overtake.
+    let polled_at = subscription.polled_at(now).unwrap_or(now);
     let history = History {
         last_scale_time,
         last_observation,
@@ -508,9 +512,6 @@ async fn reconcile_with(ctx: &Context, wpa: &WorkerPodAutoScaler, state: &mut Wp
         now,
     )
     .await;
-    // The growth is measured between polls: a resync decides again on the
-    // poll it has, which keeps its time.
-    let polled_at = subscription.polled_at(now).unwrap_or(now);
     let plan: Plan = match result {
         Ok(plan) => plan,
         Err(ReconcileError::Queue(PollerError::NotPolledYet { uri, last_error })) => {

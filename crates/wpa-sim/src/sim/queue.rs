@@ -15,7 +15,7 @@
 //!   visible message or after the long poll. The simulated servers never
 //!   fail, so the schedule's backoff and staleness do not come into play.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use wpa_beanstalkd::{ArrivalRate, TubeStats};
 use wpa_core::{QueueSnapshot, WpaSpec};
@@ -23,7 +23,7 @@ use wpa_poller::{Demand, PollRequest, PollerConfig, Schedule, Time};
 use wpa_sqs::{Idleness, MetricWindow, QueueCounts, answer as sqs};
 
 use super::config::{Backend, SimConfig};
-use super::world::{World, ticks};
+use super::world::{World, ticks, wall_clock};
 
 /// The WPA's queue poller: the shipped schedule, the adapter's caches.
 pub(super) struct Poller {
@@ -93,11 +93,10 @@ impl Poller {
         self.schedule.last_good().map(|(snapshot, _)| snapshot)
     }
 
-    /// The tick of the poll behind [`Poller::last`].
-    pub(super) fn last_polled_tick(&self) -> Option<u64> {
-        let (_, at) = self.schedule.last_good()?;
-        let tick = at.as_nanos() * u128::from(self.ticks_per_second) / 1_000_000_000;
-        Some(u64::try_from(tick).unwrap_or(u64::MAX))
+    /// When the poll behind [`Poller::last`] was taken, on the simulated
+    /// wall clock.
+    pub(super) fn last_polled_at(&self) -> Option<SystemTime> {
+        self.schedule.last_good().map(|(_, at)| wall_clock(at))
     }
 
     fn time(&self, tick: u64) -> Time {

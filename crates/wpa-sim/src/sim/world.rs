@@ -17,11 +17,17 @@ pub(super) fn ticks(seconds: f64, ticks_per_second: u64) -> u64 {
     (seconds * ticks_per_second as f64).round().max(0.0) as u64
 }
 
-/// The simulated wall clock: a fixed epoch plus simulated time.
+/// The simulated wall clock at `tick`: a fixed epoch plus simulated time.
 pub(super) fn clock(tick: u64, ticks_per_second: u64) -> SystemTime {
-    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    base + Duration::from_secs(tick / ticks_per_second)
-        + Duration::from_nanos((tick % ticks_per_second) * 1_000_000_000 / ticks_per_second)
+    wall_clock(
+        Duration::from_secs(tick / ticks_per_second)
+            + Duration::from_nanos((tick % ticks_per_second) * 1_000_000_000 / ticks_per_second),
+    )
+}
+
+/// The simulated wall clock `since_start` into the run.
+pub(super) fn wall_clock(since_start: Duration) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000) + since_start
 }
 
 /// The queue and the Deployment's pods.

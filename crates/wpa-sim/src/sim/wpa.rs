@@ -85,6 +85,8 @@ impl WpaDriver {
         }
         self.reconciled_on = Some(snapshot);
         let now = clock(tick, world.ticks_per_second);
+        // The growth spans polls, as the controller's CurrentMessagesTime.
+        let polled_at = self.poller.last_polled_at().unwrap_or(now);
         let step = run_ready(wpa_core::reconcile_with_history(
             &mut CachedSnapshot(snapshot),
             &mut SimulatedDeployment {
@@ -97,9 +99,7 @@ impl WpaDriver {
             now,
         ))?
         .map_err(|error| SimError::Reconcile(error.to_string()))?;
-        // The growth spans polls, as the controller's CurrentMessagesTime.
-        let polled_tick = self.poller.last_polled_tick().unwrap_or(tick);
-        self.history = History::after(&step, clock(polled_tick, world.ticks_per_second));
+        self.history = History::after(&step, polled_at);
         self.due_tick = step.due_in().map(|due| {
             let due_ticks = (due.as_secs_f64() * world.ticks_per_second as f64).ceil() as u64;
             tick + due_ticks.max(1)
