@@ -36,7 +36,9 @@ Input fields (camelCase, one JSON object per line; others are ignored):
   lastScaleTimeSecondsAgo  (absent = never scaled)
   scaleDownDelaySeconds    (default --scale-down-delay-after-last-scale-activity, 600)
   idlePods                 idle-first scale down: the pods the busy probe
-                           found idle (absent, null or -1 = no probe)
+                           found idle (absent, null or -1 = no probe; with a
+                           wait target and jobs longer than the start-up,
+                           the pool tracks inFlightMessages)
 Wait-target policy (selected by targetWaitSeconds; needs secondsToProcessOneJob):
   targetWaitSeconds        the wait 99% of messages should stay under
   workerStartupSeconds     scale up until a new pod takes jobs (absent = 30)
@@ -615,6 +617,27 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .contains("idlePods")
+        );
+    }
+
+    #[test]
+    fn idle_pods_track_long_jobs_under_a_wait_target() {
+        let line = |idle: &str| {
+            let (output, _) = decide(&format!(
+                r#"{{"queueMessages":24,"inFlightMessages":24,"messagesSentPerMinute":6,"arrivalRateWindowSeconds":300,"targetMessagesPerWorker":1,"secondsToProcessOneJob":240,"targetWaitSeconds":20,"workerStartupSeconds":30,"currentReplicas":20,"minReplicas":0,"maxReplicas":400{idle}}}"#
+            ));
+            serde_json::from_str::<Value>(output.trim()).unwrap()
+        };
+        // Erlang C on the load: 30. Tracking the 24 in flight: 28.
+        assert_eq!(line("")["desiredReplicas"], 30);
+        let tracked = line(r#","idlePods":0"#);
+        assert_eq!(tracked["desiredReplicas"], 28);
+        assert!(
+            tracked["reason"].as_str().unwrap().contains(
+                "of the 24 in flight and the arrivals 24.0 will run when a pod started now is \
+                 ready, which 28 hold (tracked: idle pods can go)"
+            ),
+            "{tracked}"
         );
     }
 

@@ -193,6 +193,108 @@ fn scales_down_past_the_band_to_what_headroom_needs() {
     assert_eq!(idle.desired_replicas, 0);
 }
 
+/// 0.1 msg/s of 4 min jobs counted over CloudWatch's 5 minutes, 24 in
+/// flight, 30 s start-up, 20 s target.
+fn long_jobs(messages: u32, in_flight: u32) -> (WpaSpec, QueueSnapshot) {
+    let queue = queue(messages, in_flight, 6.0).with_arrival_rate_window(Duration::from_secs(300));
+    (spec(0, 400, 240.0, 20.0, 30.0), queue)
+}
+
+#[test]
+fn idle_first_long_jobs_track_the_in_flight_count() {
+    // 24 in flight, 0.1 msg/s: of them 24 * exp(-30/240) still run when a
+    // pod started now is ready, and 2.8 arrivals: 24.0 jobs, sd 2.70
+    // (2.49 survivors, 2.82 arrivals, 2.0 completions within 20 s); with
+    // 1/12 of a job finished per worker within the target, 28 workers
+    // cover the 99th percentile, (24 + 2.326 * 2.70) / (1 + 1/12).
+    let (s, q) = long_jobs(24, 24);
+    let tracked = decide(&s, &q, replicas(20).with_idle_pods(0));
+    let wait = tracked.inputs.wait.unwrap();
+    let demand = wait.tracked.unwrap();
+    assert!((demand.mean - 24.0).abs() < 1e-9, "{demand:?}");
+    assert!((demand.sd - 7.3088f64.sqrt()).abs() < 1e-3, "{demand:?}");
+    assert_eq!((wait.for_arrivals, tracked.desired_replicas), (28, 28));
+    // Erlang C on the load (the rate less its noise, at least the 24 in
+    // flight less one sigma: 19.1) asks 30: a static pool must cover every
+    // swing of the Poisson load.
+    assert_eq!(wait.for_load, 30, "{tracked}");
+    assert_eq!(
+        tracked.to_string(),
+        "99% of waits under 20 s need 28 workers: 24.0 busy on average (at least 19.1 net of the \
+         rate's noise) need 30, but of the 24 in flight and the arrivals 24.0 will run when a pod \
+         started now is ready, which 28 hold (tracked: idle pods can go); 20 run: scale up"
+    );
+    // Without a busy signal nothing is tracked: Erlang C decides.
+    let static_pool = decide(&s, &q, replicas(20));
+    let static_wait = static_pool.inputs.wait.unwrap();
+    assert_eq!(static_wait.tracked, None);
+    assert_eq!(static_pool.desired_replicas, wait.for_load);
+    // Jobs no longer than the start-up are not tracked either.
+    let short = spec(0, 400, 30.0, 20.0, 30.0);
+    let short_wait = decide(&short, &q, replicas(20).with_idle_pods(0))
+        .inputs
+        .wait
+        .unwrap();
+    assert_eq!(short_wait.tracked, None);
+}
+
+#[test]
+fn a_tracked_pool_shrinks_in_steps_past_its_band() {
+    // Keep: 3.33 sigma, (24 + 8.99) / (13/12) = 30.5; shrink only above
+    // 5.33 sigma, (24 + 14.40) / (13/12) = 35.4.
+    let (s, q) = long_jobs(24, 24);
+    let at = |current: u32| decide(&s, &q, replicas(current).with_idle_pods(current - 24));
+    let wait = at(30).inputs.wait.unwrap();
+    assert_eq!((wait.need, wait.keep, wait.shrink_above), (28, 31, 36));
+    for current in 28..=36 {
+        let hold = at(current);
+        assert_eq!(
+            (hold.rule, hold.desired_replicas),
+            (Rule::WaitTargetHold, current),
+            "{hold}"
+        );
+    }
+    let down = at(37);
+    assert_eq!(
+        (down.rule, down.desired_replicas),
+        (Rule::WaitTargetDown, 31)
+    );
+    assert_eq!(
+        down.to_string().rsplit("; ").next(),
+        Some("37 run, more than the 36 that the load plus its noise would need: down to 31"),
+        "{down}"
+    );
+    // Never below the jobs in flight, whatever the pods say.
+    let (s, q) = long_jobs(40, 40);
+    let busy = decide(&s, &q, replicas(60).with_idle_pods(20));
+    assert!(busy.desired_replicas >= 40, "{busy}");
+    // Only pods known idle go: 3 of 13 idle, 3 removed.
+    let few = decide(&s, &long_jobs(24, 24).1, replicas(37).with_idle_pods(3));
+    assert_eq!(
+        (few.desired_replicas, few.limit),
+        (34, Limit::IdleWorkers),
+        "{few}"
+    );
+}
+
+#[test]
+fn a_rising_in_flight_count_is_tracked_before_the_rate_shows_it() {
+    // A burst: the messages grew by 1 a second while CloudWatch still says
+    // 0.1 msg/s. The arrivals are at least what the workers take plus the
+    // growth: 1 + 60/240, so 29 more jobs run a start-up from now.
+    let (s, q) = long_jobs(60, 60);
+    let lagging = decide(&s, &q, replicas(70).with_idle_pods(10));
+    let rising = wpa_core::decide(&s, &q, replicas(70).with_idle_pods(10), Some(1.0));
+    let (lagging, rising) = (lagging.inputs.wait.unwrap(), rising.inputs.wait.unwrap());
+    let more = rising.tracked.unwrap().mean - lagging.tracked.unwrap().mean;
+    let expected = (1.25 - 0.1) * 240.0 * (1.0 - (-30.0f64 / 240.0).exp());
+    assert!((more - expected).abs() < 1e-9, "{more} vs {expected}");
+    assert!(rising.need > lagging.need, "{rising:?}");
+    // Growth within the in-flight count's noise is not a rise.
+    let noise = wpa_core::decide(&s, &q, replicas(70).with_idle_pods(10), Some(0.2));
+    assert_eq!(noise.inputs.wait.unwrap().tracked, lagging.tracked);
+}
+
 #[test]
 fn never_removes_a_pod_that_may_hold_a_message() {
     let s = spec(0, 100, 10.0, 30.0, 30.0);
@@ -467,6 +569,35 @@ proptest! {
             removed <= idle || decision.desired_replicas == spec.max_replicas(),
             "{decision}: removed {removed}, idle {idle}"
         );
+    }
+
+    /// Tracked (idle-first), more waiting still never means fewer workers,
+    /// and a scale down never goes below what the pool needs nor removes a
+    /// pod not known idle.
+    #[test]
+    fn a_tracked_pool_is_monotone_and_removes_only_the_idle(
+        spec in arb_spec(),
+        q in arb_queue(),
+        more in 0..5_000u32,
+        current in 0..700u32,
+        idle in 0..700u32,
+    ) {
+        let (messages, in_flight, rate, idleness) = q;
+        let pods = replicas(current).with_idle_pods(idle.min(current));
+        let fewer = decide(&spec, &snapshot(q), pods);
+        let larger = decide(&spec, &snapshot((messages + more, in_flight, rate, idleness)), pods);
+        prop_assert!(larger.desired_replicas >= fewer.desired_replicas, "{fewer} / {larger}");
+        let removed = current.saturating_sub(fewer.desired_replicas);
+        prop_assert!(
+            removed <= idle.min(current) || fewer.desired_replicas == spec.max_replicas(),
+            "{fewer}: removed {removed} of {idle} idle"
+        );
+        let wait = fewer.inputs.wait.unwrap();
+        prop_assert!(wait.need <= wait.keep && wait.keep <= wait.shrink_above, "{wait:?}");
+        if fewer.rule == Rule::WaitTargetDown {
+            prop_assert!(current > wait.shrink_above, "{fewer}");
+            prop_assert!(fewer.desired_replicas >= wait.keep.min(spec.max_replicas()), "{fewer}");
+        }
     }
 
     /// Without a wait target, `decide` is the reference's decision.
