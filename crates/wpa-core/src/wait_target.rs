@@ -16,7 +16,8 @@
 //!    Poisson count ([`scale_up_rate`]): a rate counted on few messages
 //!    swings up as often as down, and a real rise shows at once in the
 //!    in-flight count and the backlog.
-//!    **Tracking** (idle-first, jobs longer than the start-up): the pool
+//!    **Tracking** (idle-first, jobs longer than the start-up, in flight
+//!    counted): the pool
 //!    need only hold what will run when a pod started now is ready: each
 //!    job in flight still runs then with probability `s = exp(-startup / job)`,
 //!    and the arrivals of the start-up add `λ·job·(1 - s)` (`λ` the rate,
@@ -412,16 +413,21 @@ fn size(
     let load_up = (scale_up_rate(per_second, window_s) * seconds_per_job).max(busy_floor);
 
     // 2. Arrivals, net of the rate's noise; tracked where pods known idle
-    //    can go and jobs outlast a start-up. While the messages grow by
-    //    more over a start-up than the in-flight count's own noise, the
-    //    arrivals are at least what the workers take plus that growth
-    //    (the measured rate lags a rise).
+    //    can go, jobs outlast a start-up and the queue counts what its
+    //    workers hold. While the messages grow by more over a start-up
+    //    than the in-flight count's own noise, the arrivals are at least
+    //    what the workers take plus that growth (the measured rate lags a
+    //    rise).
     let wait_in_jobs = target.target_wait_s / seconds_per_job;
     let cap = spec.max_replicas();
     let startup = target.worker_startup_s;
     let for_load = servers_for_wait(load_up, wait_in_jobs, cap);
     let mut for_arrivals = for_load;
-    let tracked = replicas.idle_pods.and_then(|_| {
+    // Tracking follows a counted in-flight number; without one (a plain
+    // Redis list) `busy` is a guess from the backlog, which empties the
+    // pool each time the queue does.
+    let counted = queue.in_flight().is_some();
+    let tracked = replicas.idle_pods.filter(|_| counted).and_then(|_| {
         let rising = backlog_growth.filter(|growth| growth * startup > (busy + 1.0).sqrt());
         let arriving = rising.map_or(per_second, |growth| {
             per_second.max(growth + busy / seconds_per_job)

@@ -229,6 +229,14 @@ fn idle_first_long_jobs_track_the_in_flight_count() {
     let static_wait = static_pool.inputs.wait.unwrap();
     assert_eq!(static_wait.tracked, None);
     assert_eq!(static_pool.desired_replicas, wait.for_load);
+    // Nor without an in-flight count (a plain Redis list): the busy count
+    // would be a guess from the backlog.
+    let uncounted = QueueSnapshot::new(24)
+        .with_in_flight_uncounted()
+        .with_arrival_rate(6.0)
+        .unwrap();
+    let guessed = decide(&s, &uncounted, replicas(20).with_idle_pods(0));
+    assert_eq!(guessed.inputs.wait.unwrap().tracked, None);
     // Jobs no longer than the start-up are not tracked either.
     let short = spec(0, 400, 30.0, 20.0, 30.0);
     let short_wait = decide(&short, &q, replicas(20).with_idle_pods(0))
