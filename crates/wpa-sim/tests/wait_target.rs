@@ -69,58 +69,67 @@ fn steady_on_a_constant_poisson_rate() {
 }
 
 /// Idle-first long jobs on a constant Poisson rate: the pool tracks the
-/// in-flight count (which swings by a standard deviation of 5 around 24)
-/// in steps, within the 20 s target, for far fewer worker-hours than a
-/// pool sized for every swing, and interrupts no job. Following real
-/// swings changes the pool more often than a static one (at most once per
-/// 3 resyncs, measured 214 and 320 changes in 1,080), but seldom back and
-/// forth: at most one step in 7 is reversed within a minute.
+/// in-flight count (which swings by a standard deviation of 5 around 24
+/// at 0.1 msg/s of 4 min jobs) in steps, within the 20 s target, for fewer
+/// worker-hours than a pool sized for every swing, and interrupts no job.
+/// Following real swings changes the pool more often than a static one
+/// (at most once per 3 resyncs: measured 240 and 306 changes in 1,080),
+/// but seldom back and forth: at most one step in 7 is reversed within a
+/// minute. Shorter jobs at a higher load (1 min at 3 msg/s, 180 busy):
+/// at most once per 4 resyncs (141 and 228). A tracked pool that counted
+/// the completions within the target as free for the messages waiting
+/// sank below its load there and flapped against the backlog step (661
+/// changes); the target's own arrivals now take their share.
 #[test]
 fn a_tracked_pool_follows_long_jobs_without_flapping() {
-    let service = ServiceTime::LogNormal {
+    let long = ServiceTime::LogNormal {
         mean: 240.0,
         sigma: 0.8,
     };
-    for backend in [Backend::Sqs, Backend::Beanstalkd] {
-        let config = constant(0.1, service, 6.0, backend);
-        let policy = wait_policy(500, 240.0, 20.0);
-        let tracked = simulate(&config, &policy.clone().idle_first(), None).unwrap();
-        let static_pool = simulate(&config, &policy, None).unwrap();
-        let resyncs = 6.0 * 3_600.0 / 20.0;
-        let changes = tracked.scale_operations();
-        // A scale up within a minute of a scale down: a step reversed.
-        let reversed = tracked
-            .events
-            .windows(2)
-            .filter(|w| w[0].to < w[0].from && w[1].to > w[1].from)
-            .filter(|w| w[1].time_s - w[0].time_s <= 60.0)
-            .count();
-        println!(
-            "{backend:?}: {changes} changes ({reversed} reversed), p99 {:.1} s, {:.1} vs {:.1} worker-h",
-            tracked.wait_p99_s,
-            tracked.worker_seconds / 3_600.0,
-            static_pool.worker_seconds / 3_600.0
-        );
-        assert!(
-            f64::from(changes) <= resyncs / 3.0,
-            "{backend:?}: {changes} changes"
-        );
-        assert!(
-            reversed * 7 <= changes as usize,
-            "{backend:?}: {reversed} of {changes}"
-        );
-        assert!(
-            tracked.wait_p99_s <= 20.0,
-            "{backend:?}: p99 {}",
-            tracked.wait_p99_s
-        );
-        assert_eq!(tracked.interrupted_jobs, 0, "{backend:?}");
-        assert!(
-            tracked.worker_seconds < 0.85 * static_pool.worker_seconds,
-            "{backend:?}: {} vs {}",
-            tracked.worker_seconds,
-            static_pool.worker_seconds
-        );
+    let minute = ServiceTime::Exponential { mean: 60.0 };
+    for (rate, service, most_changes, saved) in [(0.1, long, 3.0, 0.85), (3.0, minute, 4.0, 0.95)] {
+        for backend in [Backend::Sqs, Backend::Beanstalkd] {
+            let label = format!("{backend:?} {rate}/s");
+            let config = constant(rate, service, 6.0, backend);
+            let policy = wait_policy(500, service.mean(), 20.0);
+            let tracked = simulate(&config, &policy.clone().idle_first(), None).unwrap();
+            let static_pool = simulate(&config, &policy, None).unwrap();
+            let resyncs = 6.0 * 3_600.0 / 20.0;
+            let changes = tracked.scale_operations();
+            // A scale up within a minute of a scale down: a step reversed.
+            let reversed = tracked
+                .events
+                .windows(2)
+                .filter(|w| w[0].to < w[0].from && w[1].to > w[1].from)
+                .filter(|w| w[1].time_s - w[0].time_s <= 60.0)
+                .count();
+            println!(
+                "{label}: {changes} changes ({reversed} reversed), p99 {:.1} s, {:.1} vs {:.1} worker-h",
+                tracked.wait_p99_s,
+                tracked.worker_seconds / 3_600.0,
+                static_pool.worker_seconds / 3_600.0
+            );
+            assert!(
+                f64::from(changes) <= resyncs / most_changes,
+                "{label}: {changes} changes"
+            );
+            assert!(
+                reversed * 7 <= changes as usize,
+                "{label}: {reversed} of {changes}"
+            );
+            assert!(
+                tracked.wait_p99_s <= 20.0,
+                "{label}: p99 {}",
+                tracked.wait_p99_s
+            );
+            assert_eq!(tracked.interrupted_jobs, 0, "{label}");
+            assert!(
+                tracked.worker_seconds < saved * static_pool.worker_seconds,
+                "{label}: {} vs {}",
+                tracked.worker_seconds,
+                static_pool.worker_seconds
+            );
+        }
     }
 }
 
