@@ -434,40 +434,18 @@ fn size(
 
     // 2. Arrivals, net of the rate's noise; tracked where pods known idle
     //    can go, jobs outlast a start-up and the queue counts what its
-    //    workers hold. While the messages grow by more over a start-up
-    //    than the in-flight count's own noise, the arrivals are at least
-    //    what the workers take plus that growth (the measured rate lags a
-    //    rise).
+    //    workers hold.
     let wait_in_jobs = target.target_wait_s / seconds_per_job;
     let cap = spec.max_replicas();
     let startup = target.worker_startup_s;
     let for_load = servers_for_wait(load_up, wait_in_jobs, cap);
-    let mut for_arrivals = for_load;
-    // Tracking follows a counted in-flight number; without one (a plain
-    // Redis list) `busy` is a guess from the backlog, which empties the
-    // pool each time the queue does.
-    let counted = queue.in_flight().is_some();
-    let rising = backlog_growth.filter(|growth| growth * startup > (busy + 1.0).sqrt());
-    let with_growth =
-        |rate: f64| rising.map_or(rate, |growth| rate.max(growth + busy / seconds_per_job));
-    let demand_at = |rate: f64| {
-        let within_target = with_growth(scale_up_rate(per_second, window_s));
-        replicas.idle_pods.filter(|_| counted).and_then(|_| {
-            TrackedDemand::new(
-                busy,
-                with_growth(rate),
-                within_target,
-                seconds_per_job,
-                startup,
-                target.target_wait_s,
-            )
-        })
+    let tracked = tracked_demands(target, queue, replicas, seconds_per_job, backlog_growth);
+    let for_arrivals = match tracked {
+        Some(Tracked { scale_up, .. }) => {
+            for_load.min(scale_up.workers(TARGET_QUANTILE_SIGMAS).max(in_flight))
+        }
+        None => for_load,
     };
-    let tracked = demand_at(per_second);
-    if let Some(demand) = tracked {
-        let tracking = demand.workers(TARGET_QUANTILE_SIGMAS).max(in_flight);
-        for_arrivals = for_arrivals.min(tracking);
-    }
 
     // 3. Backlog: pick-ups needed within the horizon are the waiting
     //    messages and the arrivals. Ready workers give one per idle worker
@@ -501,12 +479,8 @@ fn size(
     let headroom = scale_down_headroom(per_second, window_s);
     let banded = (load * (1.0 + headroom)).max(load + min_band_workers(load));
     let keep_for_load = servers_for_wait(banded, wait_in_jobs, cap);
-    // A scale down takes the arrivals for no fewer than the workers now
-    // complete: a rate below that is its noise (beanstalkd's one-minute
-    // meter reads 1 to 13 msg/min at 6), where a real drop shows as the
-    // in-flight count falls.
-    let (keep, shrink_above) = match demand_at(per_second.max(busy / seconds_per_job)) {
-        Some(demand) => {
+    let (keep, shrink_above) = match tracked {
+        Some(Tracked { band: demand, .. }) => {
             let keep_sigmas = TARGET_QUANTILE_SIGMAS + TRACKING_KEEP_SIGMAS;
             let tracking = |sigmas| demand.workers(sigmas).max(in_flight);
             (
@@ -528,9 +502,63 @@ fn size(
         need,
         keep: keep.max(need),
         shrink_above: shrink_above.max(need),
-        tracked,
+        tracked: tracked.map(|tracked| tracked.scale_up),
         removable: 0,
     }
+}
+
+/// Step 2's tracked demands (see [`TrackedDemand`]).
+#[derive(Debug, Clone, Copy)]
+struct Tracked {
+    /// What a scale up sizes for.
+    scale_up: TrackedDemand,
+    /// What the band sizes for: the arrivals taken for no fewer than the
+    /// workers now complete, as a rate below that is its noise
+    /// (beanstalkd's one-minute meter reads 1 to 13 msg/min at 6), where a
+    /// real drop shows as the in-flight count falls.
+    band: TrackedDemand,
+}
+
+/// The demands a tracked pool follows, or `None` where it is not tracked:
+/// without a per-pod busy signal (idle pods could not be told apart),
+/// without an in-flight count (on a plain Redis list the busy count is a
+/// guess from the backlog, which would empty the pool each time the queue
+/// does), or for jobs no longer than the start-up.
+fn tracked_demands(
+    target: &WaitTarget,
+    queue: &QueueSnapshot,
+    replicas: TargetReplicas,
+    seconds_per_job: f64,
+    backlog_growth: Option<f64>,
+) -> Option<Tracked> {
+    replicas.idle_pods?;
+    let busy = f64::from(queue.in_flight()?.min(queue.messages()));
+    let per_second = queue.messages_sent_per_minute().unwrap_or(0.0) / 60.0;
+    let window_s = queue
+        .arrival_rate_window()
+        .map_or(RATE_SAMPLE_S, |window| window.as_secs_f64());
+    let startup = target.worker_startup_s;
+    // While the messages grow by more over a start-up than the in-flight
+    // count's own noise, the arrivals are at least what the workers take
+    // plus that growth (the measured rate lags a rise).
+    let rising = backlog_growth.filter(|growth| growth * startup > (busy + 1.0).sqrt());
+    let with_growth =
+        |rate: f64| rising.map_or(rate, |growth| rate.max(growth + busy / seconds_per_job));
+    let within_target = with_growth(scale_up_rate(per_second, window_s));
+    let demand = |rate: f64| {
+        TrackedDemand::new(
+            busy,
+            with_growth(rate),
+            within_target,
+            seconds_per_job,
+            startup,
+            target.target_wait_s,
+        )
+    };
+    Some(Tracked {
+        scale_up: demand(per_second)?,
+        band: demand(per_second.max(busy / seconds_per_job))?,
+    })
 }
 
 /// The reason of a wait-target decision, in words (its limit is added by
