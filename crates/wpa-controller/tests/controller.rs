@@ -564,6 +564,83 @@ fn event_notes(server: &ApiServer, namespace: &str, wpa: &str, reason: &str) -> 
         .collect()
 }
 
+/// A 4-minute-job WPA with a 20 s wait target and a 30 s start-up.
+fn long_job_wpa(namespace: &str, name: &str, queue: &str, probe: bool) -> Value {
+    let mut wpa = wpa(namespace, name, name, queue);
+    wpa["spec"]["maxReplicas"] = json!(100);
+    wpa["spec"]["targetMessagesPerWorker"] = json!(1);
+    wpa["spec"]["secondsToProcessOneJob"] = json!(240);
+    wpa["spec"]["targetWaitSeconds"] = json!(20);
+    wpa["spec"]["workerStartupSeconds"] = json!(30);
+    if probe {
+        wpa["spec"]["busyProbe"] = json!({"port": "busy", "timeoutSeconds": 0.5});
+    }
+    wpa
+}
+
+/// What the core decides for [`long_job_wpa`] on 4 ready workers, with a
+/// busy probe and without, when the queue says: 24 messages, all in
+/// flight, 6 sent per minute (24 workers busy on 4 min jobs).
+fn long_job_pools() -> (u32, u32) {
+    use wpa_core::{MaxDisruption, RawWpaSpec, TargetReplicas};
+    let spec = RawWpaSpec {
+        min_replicas: Some(0),
+        max_replicas: Some(100),
+        target_messages_per_worker: Some(1),
+        seconds_to_process_one_job: Some(240.0),
+        target_wait_seconds: Some(20.0),
+        worker_startup_seconds: Some(30.0),
+        ..RawWpaSpec::default()
+    }
+    .validate(MaxDisruption::DEFAULT)
+    .unwrap();
+    let queue = QueueSnapshot::new(24)
+        .with_in_flight(24)
+        .with_arrival_rate(6.0)
+        .unwrap()
+        .with_arrival_rate_window(common::FAKE_RATE_WINDOW);
+    let four = TargetReplicas::new(4, 4);
+    let decide = |replicas| wpa_core::decide(&spec, &queue, replicas, None).desired_replicas;
+    (decide(four.with_idle_pods(4)), decide(four))
+}
+
+/// With a `busyProbe` the controller runs the wait target's tracked pool
+/// (the core is told the target is idle-first even when no probe is
+/// needed, as for a scale up): on long jobs fewer workers than the same
+/// WPA without a probe, which must size for every swing of the load.
+#[tokio::test(start_paused = true)]
+async fn a_busy_probe_lets_the_wait_target_track_long_jobs() {
+    let (tracked, fixed) = long_job_pools();
+    assert!(tracked < fixed, "{tracked} vs {fixed}");
+    let run = start(config(), |server, queues| {
+        queues.set_load("fake://long", 24, 24, 6.0);
+        server.insert(deployment("jobs", "tracked", 4)).unwrap();
+        server.insert(deployment("jobs", "fixed", 4)).unwrap();
+        let probed = long_job_wpa("jobs", "tracked", "fake://long", true);
+        server.insert(probed).unwrap();
+        let unprobed = long_job_wpa("jobs", "fixed", "fake://long", false);
+        server.insert(unprobed).unwrap();
+    })
+    .await;
+    eventually("both pools", Duration::from_secs(10), || {
+        replicas(&run.server, "jobs", "tracked") == Some(i64::from(tracked))
+            && replicas(&run.server, "jobs", "fixed") == Some(i64::from(fixed))
+    })
+    .await;
+    eventually("the ScaledUp event", Duration::from_secs(5), || {
+        event_notes(&run.server, "jobs", "tracked", "ScaledUp")
+            .iter()
+            .any(|n| n.contains("(tracked: idle pods can go)"))
+    })
+    .await;
+    assert!(
+        event_notes(&run.server, "jobs", "fixed", "ScaledUp")
+            .iter()
+            .all(|n| !n.contains("tracked")),
+    );
+    run.stop().await;
+}
+
 /// A WPA with `targetWaitSeconds` runs the wait-target policy end to end:
 /// the rate is asked for, the pool is the policy's (not the reference's,
 /// decided beside it on the same queue), and its scale down waits
