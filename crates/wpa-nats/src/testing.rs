@@ -24,9 +24,23 @@ pub struct NatsServer {
     config: Option<PathBuf>,
 }
 
-fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// `N` distinct free ports: every listener is held until all are read
+/// (one bound and dropped at a time, the kernel may hand out the same port
+/// twice, and nats-server then fails on its own monitoring port).
+fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<io::Result<Vec<_>>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
 }
+
+/// Attempts at starting a server on fresh ports: another process may take
+/// a free port between its pick and the server's bind.
+const START_ATTEMPTS: usize = 3;
 
 fn temp_dir() -> io::Result<PathBuf> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -65,15 +79,25 @@ impl NatsServer {
             }
             None => None,
         };
+        let [port, monitor_port] = free_ports()?;
         let mut server = NatsServer {
             child: None,
-            port: free_port()?,
-            monitor_port: free_port()?,
+            port,
+            monitor_port,
             dir,
             config,
         };
-        server.spawn()?;
-        Ok(server)
+        let mut attempt = 1;
+        loop {
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(_) if attempt < START_ATTEMPTS && server.exited_at_start() => {
+                    attempt += 1;
+                    [server.port, server.monitor_port] = free_ports()?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// The client port.
@@ -136,6 +160,13 @@ impl NatsServer {
         }
     }
 
+    /// Whether the last spawned server has exited (it could not bind).
+    fn exited_at_start(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))))
+    }
+
     /// Starts the server again on the same ports, with the same store.
     pub fn restart(&mut self) -> io::Result<()> {
         self.stop();
@@ -195,5 +226,16 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn free_ports_are_distinct() {
+        let ports = super::free_ports::<64>().unwrap();
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        assert!(ports.iter().all(|&port| port > 0));
     }
 }

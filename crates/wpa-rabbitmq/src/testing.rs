@@ -117,8 +117,18 @@ read -r keep || true
 cleanup
 "#;
 
-fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// `N` distinct free ports: every listener is held until all are read
+/// (one bound and dropped at a time, the kernel may hand out the same port
+/// twice, and the node then fails on a port it gave itself).
+fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<io::Result<Vec<_>>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
@@ -169,7 +179,14 @@ impl RabbitMqServer {
         static NODES: AtomicU32 = AtomicU32::new(0);
         let program = server_program()?;
         let epmd = epmd_program()?;
-        let amqp_port = free_port()?;
+        let [
+            amqp_port,
+            management_port,
+            dist_port,
+            epmd_port,
+            tls,
+            tls_management,
+        ] = free_ports()?;
         let sequence = NODES.fetch_add(1, Ordering::Relaxed);
         let node = format!("wpa-{}-{sequence}-{amqp_port}", std::process::id());
         let dir = std::env::temp_dir().join(&node);
@@ -177,9 +194,9 @@ impl RabbitMqServer {
         let mut server = RabbitMqServer {
             node: format!("{node}@localhost"),
             amqp_port,
-            management_port: free_port()?,
-            dist_port: free_port()?,
-            epmd_port: free_port()?,
+            management_port,
+            dist_port,
+            epmd_port,
             tls_ports: None,
             options,
             program,
@@ -189,7 +206,7 @@ impl RabbitMqServer {
         };
         if server.options.tls {
             server.make_certificates()?;
-            server.tls_ports = Some((free_port()?, free_port()?));
+            server.tls_ports = Some((tls, tls_management));
         }
         server.write_config()?;
         server.spawn()?;
@@ -627,5 +644,16 @@ impl Drop for RabbitMqServer {
         if !was_running {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn free_ports_are_distinct() {
+        let ports = super::free_ports::<64>().unwrap();
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        assert!(ports.iter().all(|&port| port > 0));
     }
 }
