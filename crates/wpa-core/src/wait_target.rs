@@ -439,7 +439,16 @@ fn size(
     let cap = spec.max_replicas();
     let startup = target.worker_startup_s;
     let for_load = servers_for_wait(load_up, wait_in_jobs, cap);
-    let tracked = tracked_demands(target, queue, replicas, seconds_per_job, backlog_growth);
+    let counted_busy = queue.in_flight().map(|_| busy);
+    let arrivals = (per_second, window_s);
+    let tracked = tracked_demands(
+        target,
+        replicas,
+        counted_busy,
+        arrivals,
+        seconds_per_job,
+        backlog_growth,
+    );
     let for_arrivals = match tracked {
         Some(Tracked { scale_up, .. }) => {
             for_load.min(scale_up.workers(TARGET_QUANTILE_SIGMAS).max(in_flight))
@@ -521,22 +530,20 @@ struct Tracked {
 
 /// The demands a tracked pool follows, or `None` where it is not tracked:
 /// without a per-pod busy signal (idle pods could not be told apart),
-/// without an in-flight count (on a plain Redis list the busy count is a
-/// guess from the backlog, which would empty the pool each time the queue
-/// does), or for jobs no longer than the start-up.
+/// without an in-flight count (`counted_busy`: on a plain Redis list the
+/// busy count is a guess from the backlog, which would empty the pool each
+/// time the queue does), or for jobs no longer than the start-up.
+/// `(per_second, window_s)`: the measured rate and the seconds it counts.
 fn tracked_demands(
     target: &WaitTarget,
-    queue: &QueueSnapshot,
     replicas: TargetReplicas,
+    counted_busy: Option<f64>,
+    (per_second, window_s): (f64, f64),
     seconds_per_job: f64,
     backlog_growth: Option<f64>,
 ) -> Option<Tracked> {
     replicas.idle_pods?;
-    let busy = f64::from(queue.in_flight()?.min(queue.messages()));
-    let per_second = queue.messages_sent_per_minute().unwrap_or(0.0) / 60.0;
-    let window_s = queue
-        .arrival_rate_window()
-        .map_or(RATE_SAMPLE_S, |window| window.as_secs_f64());
+    let busy = counted_busy?;
     let startup = target.worker_startup_s;
     // While the messages grow by more over a start-up than the in-flight
     // count's own noise, the arrivals are at least what the workers take

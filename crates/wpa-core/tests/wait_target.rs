@@ -291,7 +291,7 @@ fn a_tracked_pool_shrinks_in_steps_past_its_band() {
 fn a_rising_in_flight_count_is_tracked_before_the_rate_shows_it() {
     // A burst: the messages grew by 1 a second while CloudWatch still says
     // 0.1 msg/s. The arrivals are at least what the workers take plus the
-    // growth: 1 + 60/240, so 29 more jobs run a start-up from now.
+    // growth: 1 + 60/240, so 32 more jobs run a start-up from now.
     let (s, q) = long_jobs(60, 60);
     let lagging = decide(&s, &q, replicas(70).with_idle_pods(10));
     let rising = wpa_core::decide(&s, &q, replicas(70).with_idle_pods(10), Some(1.0));
