@@ -160,6 +160,54 @@ fn the_backlog_growth_raises_a_lagging_rate() {
     assert_eq!(next.backlog_growth(2_034, now), None);
 }
 
+/// Near full load an M/M/c queue swings by hundreds of messages, a few
+/// seconds' wait: not a burst. The arrivals of the horizon's last half
+/// target may be picked up after it, and while behind the pool needs the
+/// workers the arrivals keep busy, not enough to empty the queue at once.
+#[test]
+fn a_swing_near_full_load_adds_a_few_pods_not_dozens() {
+    // 39 ready and busy, 229 waiting (6 s of work for them), 38.1 msg/s
+    // counted over CloudWatch's 300 s; 1 s jobs, 20 s target, 30 s
+    // start-up: horizon 40 s. 229 + 38.1 * 30 = 1372 pick-ups needed,
+    // 39 * 40 = 1560 come from the ready workers.
+    let s = spec(0, 300, 1.0, 20.0, 30.0);
+    let cloudwatch = Duration::from_secs(300);
+    let q = queue(268, 39, 2_286.0).with_arrival_rate_window(cloudwatch);
+    let swing = decide(&s, &q, replicas(39));
+    // Behind (229 waiting take the 39 more than a quarter of the target),
+    // the backlog asks for the workers the arrivals keep busy: 39.
+    let wait = swing.inputs.wait.unwrap();
+    assert_eq!(wait.for_backlog, 39, "{swing}");
+    assert_eq!(
+        (swing.rule, swing.desired_replicas),
+        (Rule::WaitTargetHold, 39),
+        "{swing}"
+    );
+    // 60 more messages than 20 s ago: 3 msg/s beyond what the workers
+    // take, 42 arriving. The horizon still needs no new pod, but short of
+    // 42 workers the pool falls further behind.
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let history = History {
+        last_scale_time: None,
+        last_observation: Some(Observation {
+            messages: 208,
+            at: now - Duration::from_secs(20),
+        }),
+    };
+    let growing = plan_with_history(&s, q, replicas(39), Duration::ZERO, history, now);
+    let wait = growing.decision.inputs.wait.unwrap();
+    assert_eq!(wait.arriving_per_second, 42.0);
+    assert_eq!(wait.for_backlog, 42, "{}", growing.decision);
+    assert_eq!(growing.decision.desired_replicas, 42);
+    // Jobs longer than the horizon: one worker per arrival within it
+    // (the rate, 38.1 msg/s, above 3 + 39 / 240: 1524 in 40 s), not per
+    // arrival of a whole job time (9144 in 240 s).
+    let long = spec(0, 20_000, 240.0, 20.0, 30.0);
+    let long_plan = plan_with_history(&long, q, replicas(39), Duration::ZERO, history, now);
+    let long_wait = long_plan.decision.inputs.wait.unwrap();
+    assert_eq!(long_wait.for_backlog, 1_524, "{}", long_plan.decision);
+}
+
 #[test]
 fn the_oldest_age_shortens_the_horizon() {
     let s = spec(0, 500, 1.0, 120.0, 10.0);
