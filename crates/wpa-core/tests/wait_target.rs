@@ -107,21 +107,31 @@ fn a_backlog_is_sized_for_the_start_up_delay() {
     assert_eq!(starting.desired_replicas, 65);
 }
 
+/// A fixed instant for decisions with a history.
+fn an_instant() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000)
+}
+
+/// No scale yet; the last poll, 20 s before `now`, counted `messages`.
+fn counted_20_s_ago(messages: u32, now: SystemTime) -> History {
+    History {
+        last_scale_time: None,
+        last_observation: Some(Observation {
+            messages,
+            at: now - Duration::from_secs(20),
+        }),
+    }
+}
+
 /// A lagging rate (CloudWatch's) cannot hide a burst: while messages wait,
 /// the backlog's growth since the last step counts as arrivals.
 #[test]
 fn the_backlog_growth_raises_a_lagging_rate() {
     // 20 msg/min measured, but 2,000 more messages than 20 s ago.
     let s = spec(0, 1_000, 1.0, 20.0, 30.0);
-    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let now = an_instant();
     let q = queue(2_024, 24, 1_200.0);
-    let history = History {
-        last_scale_time: None,
-        last_observation: Some(Observation {
-            messages: 24,
-            at: now - Duration::from_secs(20),
-        }),
-    };
+    let history = counted_20_s_ago(24, now);
     let lagging = plan(&s, q, replicas(24), Duration::ZERO, None, now);
     let growing = plan_with_history(&s, q, replicas(24), Duration::ZERO, history, now);
     let arriving = |plan: &wpa_core::Plan| plan.decision.inputs.wait.unwrap().arriving_per_second;
@@ -186,14 +196,8 @@ fn a_swing_near_full_load_adds_a_few_pods_not_dozens() {
     // 60 more messages than 20 s ago: 3 msg/s beyond what the workers
     // take, 42 arriving. The horizon still needs no new pod, but short of
     // 42 workers the pool falls further behind.
-    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-    let history = History {
-        last_scale_time: None,
-        last_observation: Some(Observation {
-            messages: 208,
-            at: now - Duration::from_secs(20),
-        }),
-    };
+    let now = an_instant();
+    let history = counted_20_s_ago(208, now);
     let growing = plan_with_history(&s, q, replicas(39), Duration::ZERO, history, now);
     let wait = growing.decision.inputs.wait.unwrap();
     assert_eq!(wait.arriving_per_second, 42.0);
@@ -467,7 +471,7 @@ fn limits_read_in_words() {
 #[test]
 fn the_hold_is_the_start_up_time_not_the_controller_delay() {
     let s = spec(0, 100, 1.0, 20.0, 45.0);
-    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let now = an_instant();
     let delay = Duration::from_secs(600);
     let step = |ago: u64| {
         plan(
