@@ -2,11 +2,12 @@
 //! examples.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use wpa_poller::testing::free_ports;
 
 /// A `nats-server -js -sd <temp dir> -a 127.0.0.1 -p <free port> -m <free
 /// port>` child process, killed on drop (its store directory removed).
@@ -22,20 +23,6 @@ pub struct NatsServer {
     monitor_port: u16,
     dir: PathBuf,
     config: Option<PathBuf>,
-}
-
-/// `N` distinct free ports: every listener is held until all are read
-/// (one bound and dropped at a time, the kernel may hand out the same port
-/// twice, and nats-server then fails on its own monitoring port).
-fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
-    let listeners = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<io::Result<Vec<_>>>()?;
-    let mut ports = [0; N];
-    for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener.local_addr()?.port();
-    }
-    Ok(ports)
 }
 
 /// Attempts at starting a server on fresh ports: another process may take
@@ -226,16 +213,5 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn free_ports_are_distinct() {
-        let ports = super::free_ports::<64>().unwrap();
-        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
-        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
-        assert!(ports.iter().all(|&port| port > 0));
     }
 }

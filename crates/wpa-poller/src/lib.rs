@@ -26,6 +26,7 @@ mod clock;
 mod rate;
 mod redact;
 mod schedule;
+pub mod testing;
 
 pub use authority::{HostPort, parse_port, split_host_port};
 pub use backoff::{Backoff, Jitter, exponential_delay};

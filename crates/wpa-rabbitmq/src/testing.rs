@@ -16,13 +16,14 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use wpa_poller::testing::free_ports;
 
 /// What a test node is started with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,20 +117,6 @@ server_pid=$!
 read -r keep || true
 cleanup
 "#;
-
-/// `N` distinct free ports: every listener is held until all are read
-/// (one bound and dropped at a time, the kernel may hand out the same port
-/// twice, and the node then fails on a port it gave itself).
-fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
-    let listeners = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<io::Result<Vec<_>>>()?;
-    let mut ports = [0; N];
-    for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener.local_addr()?.port();
-    }
-    Ok(ports)
-}
 
 fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -644,16 +631,5 @@ impl Drop for RabbitMqServer {
         if !was_running {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn free_ports_are_distinct() {
-        let ports = super::free_ports::<64>().unwrap();
-        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
-        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
-        assert!(ports.iter().all(|&port| port > 0));
     }
 }
