@@ -8,7 +8,11 @@
 //!    in-flight - sqrt(in-flight))`. The rate is what the adapter
 //!    measured; the in-flight count is real time (less one standard
 //!    deviation of its noise), so a rate that lags (CloudWatch) or is
-//!    unknown cannot hide work being done now.
+//!    unknown cannot hide work being done now. Nor can a lagging rate keep
+//!    a pool for work that has ended: while nothing waits, it is taken for
+//!    at most what the jobs in service make plausible ([`plausible_load`]),
+//!    where the pods (`busyProbe`) confirm that the in-flight count counts
+//!    them.
 //! 2. **Arrivals.** The fewest workers `c` for which an M/M/c queue with
 //!    load `a'` keeps `P(wait > target) <= 1%` (Erlang C:
 //!    `C(c, a') * exp(-(c - a') * target / secondsToProcessOneJob)`), where
@@ -159,9 +163,9 @@ pub fn scale_up_rate(per_second: f64, window_s: f64) -> f64 {
 /// (2.326). The quantile is of one decision's demand, and a demand above
 /// the pool delays only the messages beyond it, so fewer messages than
 /// decisions miss the target: on steady loads of 4 min jobs at 0.1 to 1
-/// msg/s (`simulate --scenario poisson`) p99 stays 11 to 16 s for a 20 s
+/// msg/s (`simulate --scenario poisson`) p99 stays 11 to 14 s for a 20 s
 /// target (1.645 let it reach 23 s), and the built-in long jobs over
-/// seeds 1 to 4 take 1044 worker-hours against 1063 with 2.326 (the HPA's
+/// seeds 1 to 4 take 1033 worker-hours against 1055 with 2.326 (the HPA's
 /// 1067), p99 32 to 37 s either way.
 pub const TRACKED_DEMAND_SIGMAS: f64 = 2.0;
 
@@ -172,8 +176,8 @@ pub const TRACKING_KEEP_SIGMAS: f64 = 0.5;
 /// Standard deviations beyond its keep a tracked pool must run before it
 /// shrinks back to it. Without them every completion would remove a pod
 /// and the next arrival start one (in `simulate`, on the built-in long
-/// jobs over 4 seeds: 2992 scale operations for 988 worker-hours with
-/// none kept beyond the need, 893 for 1044 with these, 599 for 1060 with
+/// jobs over 4 seeds: 2975 scale operations for 990 worker-hours with
+/// none kept beyond the need, 923 for 1033 with these, 650 for 1062 with
 /// one more kept).
 pub const TRACKING_SHRINK_SIGMAS: f64 = 2.0;
 
@@ -297,6 +301,9 @@ impl WaitTarget {
 pub struct WaitSizing {
     /// Workers busy on average (the load `a`).
     pub load: f64,
+    /// What the measured rate alone would keep busy (`rate·job`): above
+    /// `load` where it counted work that has ended ([`plausible_load`]).
+    pub measured_load: f64,
     /// The load a scale up sizes for: the rate less its noise
     /// ([`scale_up_rate`]), at least the in-flight floor.
     pub load_up: f64,
@@ -447,6 +454,16 @@ fn size(
     };
     let busy = f64::from(in_flight);
     let busy_floor = busy - busy.sqrt();
+    // A rate counted minutes ago (CloudWatch's [now-10, now-5 min]) cannot
+    // keep a pool for work that has ended: while nothing waits, every job
+    // is in service, and more than the busy count makes plausible is past.
+    let measured_load = per_second * seconds_per_job;
+    let per_second = match confirmed_busy(queue, replicas, in_flight) {
+        Some(busy_now) if waiting == 0 => {
+            per_second.min(plausible_load(busy_now) / seconds_per_job)
+        }
+        _ => per_second,
+    };
     let load = (per_second * seconds_per_job).max(busy_floor);
     let window_s = queue
         .arrival_rate_window()
@@ -534,6 +551,7 @@ fn size(
     };
     WaitSizing {
         load,
+        measured_load,
         load_up,
         waiting,
         for_arrivals,
@@ -547,6 +565,37 @@ fn size(
         tracked: tracked.map(|tracked| tracked.scale_up),
         removable: 0,
     }
+}
+
+/// Standard deviations of a Poisson count that [`plausible_load`] allows
+/// above it.
+pub const STALE_RATE_SIGMAS: f64 = 3.0;
+
+/// The largest load a count of `busy` jobs in service makes plausible: the
+/// upper end of a Poisson mean's three-sigma range,
+/// `busy + 3·sqrt(busy + 1) + 4.5`. The `4.5`, half the square of the
+/// sigmas, keeps a count of 0 or 1 from ruling out a small load; the exact
+/// bound needs a chi-square quantile, and this one is above it (tested).
+#[must_use]
+pub fn plausible_load(busy: f64) -> f64 {
+    let busy = busy.max(0.0);
+    busy + STALE_RATE_SIGMAS * (busy + 1.0).sqrt() + STALE_RATE_SIGMAS * STALE_RATE_SIGMAS / 2.0
+}
+
+/// The jobs in service now, where the pods confirm that the in-flight
+/// count counts them (`busyProbe`: the pods not idle are busy). A consumer
+/// that deletes a message when it starts its job (Celery's default early
+/// ack) holds none in flight while busy, so an unconfirmed count could
+/// empty a busy pool. The queues' own idle counts do not confirm it:
+/// RabbitMQ's is derived from the same sampled unacknowledged count, and a
+/// low sample of it (95 pods busy, 44 counted) took a diurnal pool from
+/// 95 to 72 and, 40 s later, to 135.
+fn confirmed_busy(queue: &QueueSnapshot, replicas: TargetReplicas, in_flight: u32) -> Option<f64> {
+    queue.in_flight()?;
+    let idle = replicas.idle_pods?;
+    Some(f64::from(
+        in_flight.max(replicas.current.saturating_sub(idle)),
+    ))
 }
 
 /// Step 2's tracked demands (see [`TrackedDemand`]).
@@ -627,6 +676,14 @@ pub(crate) fn explain(
         count(wait.need),
         wait.load,
     )?;
+    if wait.measured_load - wait.load >= 0.05 {
+        write!(
+            f,
+            " (the rate says {:.1}, more than the jobs in service make plausible: it counted work \
+             that has ended)",
+            wait.measured_load
+        )?;
+    }
     if wait.load - wait.load_up >= 0.05 {
         write!(f, " (at least {:.1} net of the rate's noise)", wait.load_up)?;
     }
@@ -761,6 +818,34 @@ mod tests {
         assert_eq!(scale_up_rate(5.0, 0.0), 0.0);
         // 100 msg/s over 300 s: 30,000 counted, 1.7% off.
         assert!((scale_up_rate(100.0, 300.0) - 98.268).abs() < 1e-3);
+    }
+
+    /// `P(X <= count)` for a Poisson `X` of mean `mean`, summed in log space.
+    fn poisson_cdf(count: u32, mean: f64) -> f64 {
+        let mut log_pmf = -mean;
+        let mut total = log_pmf.exp();
+        for k in 1..=count {
+            log_pmf += mean.ln() - f64::from(k).ln();
+            total += log_pmf.exp();
+        }
+        total
+    }
+
+    #[test]
+    fn a_plausible_load_is_one_a_count_does_not_rule_out() {
+        assert_eq!(plausible_load(0.0), 7.5);
+        assert_eq!(plausible_load(-1.0), 7.5);
+        assert!((plausible_load(24.0) - (24.0 + 15.0 + 4.5)).abs() < 1e-12);
+        // Against the exact tail: a load above the bound leaves its count
+        // that low (or lower) with less than the three-sigma 0.135%.
+        for count in [0, 1, 2, 5, 10, 24, 100, 240, 1_000] {
+            let above = plausible_load(f64::from(count)) + 1e-9;
+            let tail = poisson_cdf(count, above);
+            assert!(tail < 0.00135, "{count}: P = {tail}");
+        }
+        // Nor loose: 134.7 for 100 in service, 1,099.4 for 1,000.
+        assert!(plausible_load(100.0) < 135.0);
+        assert!(plausible_load(1_000.0) < 1_100.0);
     }
 
     #[test]

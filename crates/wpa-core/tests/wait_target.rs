@@ -677,3 +677,81 @@ proptest! {
         );
     }
 }
+
+/// After a burst of 2 s jobs: nothing waits, nothing is in flight, but
+/// CloudWatch's window [now-10, now-5 min] still counts 50 msg/s.
+fn after_the_burst() -> (WpaSpec, QueueSnapshot) {
+    let queue = queue(0, 0, 3_000.0).with_arrival_rate_window(Duration::from_secs(300));
+    (spec(0, 200, 2.0, 20.0, 30.0), queue)
+}
+
+#[test]
+fn a_rate_of_work_that_has_ended_keeps_no_pool_once_the_pods_confirm_it() {
+    let (s, q) = after_the_burst();
+    // The pods say all 100 are idle: 0 in service make a load above 7.5
+    // implausible, so the pool goes down to what 7.5 needs, not 100's.
+    let idle = decide(&s, &q, replicas(100).with_idle_pods(100));
+    let wait = idle.inputs.wait.unwrap();
+    assert_eq!((wait.measured_load, wait.load), (100.0, 7.5), "{idle}");
+    assert_eq!(idle.rule, Rule::WaitTargetDown, "{idle}");
+    assert!(idle.desired_replicas <= 12, "{idle}");
+    assert!(
+        idle.to_string().contains(
+            "7.5 busy on average (the rate says 100.0, more than the jobs in service make \
+             plausible: it counted work that has ended)"
+        ),
+        "{idle}"
+    );
+    // A queue's own idle count does not confirm it (RabbitMQ's derives
+    // from the same sampled count): the rate stands.
+    let counted = q.with_idleness(Idleness::Idle(100));
+    assert_eq!(
+        decide(&s, &counted, replicas(100))
+            .inputs
+            .wait
+            .unwrap()
+            .load,
+        100.0
+    );
+    // Busy pods with nothing in flight: the consumers delete a message when
+    // they start its job (Celery's early ack), so the count says nothing of
+    // them, and the rate stands.
+    let early_ack = decide(&s, &q, replicas(100).with_idle_pods(0));
+    assert_eq!(early_ack.inputs.wait.unwrap().load, 100.0, "{early_ack}");
+    assert_eq!(early_ack.desired_replicas, 100, "{early_ack}");
+    // Nothing confirms the count (SQS without a busyProbe): the rate stands.
+    let unconfirmed = decide(&s, &q, replicas(100));
+    assert_eq!(
+        unconfirmed.inputs.wait.unwrap().load,
+        100.0,
+        "{unconfirmed}"
+    );
+    // Messages waiting: the pool is behind, and the busy count is capped
+    // by its size, not by the load.
+    let behind = queue(500, 0, 3_000.0).with_arrival_rate_window(Duration::from_secs(300));
+    let behind = decide(&s, &behind, replicas(10).with_idle_pods(10));
+    assert_eq!(behind.inputs.wait.unwrap().load, 100.0, "{behind}");
+    assert_eq!(behind.rule, Rule::WaitTargetUp, "{behind}");
+}
+
+proptest! {
+    #[test]
+    fn the_rate_is_capped_only_below_what_it_says(
+        per_minute in 0.0..100_000.0f64,
+        in_flight in 0u32..2_000,
+        idle in 0u32..2_000,
+        seconds_per_job in 0.01..600.0f64,
+    ) {
+        let s = spec(0, 5_000, seconds_per_job, 20.0, 30.0);
+        let q = queue(in_flight, in_flight, per_minute);
+        let current = in_flight.max(1) + idle;
+        let decision = decide(&s, &q, replicas(current).with_idle_pods(idle));
+        let wait = decision.inputs.wait.unwrap();
+        let busy = f64::from(in_flight);
+        prop_assert!(wait.load <= wait.measured_load.max(busy) + 1e-9);
+        prop_assert!(wait.load >= busy - busy.sqrt() - 1e-9);
+        // The cap binds only past the plausible load of what is in service.
+        let plausible = wpa_core::wait_target::plausible_load(f64::from(current - idle));
+        prop_assert!(wait.load >= wait.measured_load.min(plausible) - 1e-6);
+    }
+}
