@@ -564,6 +564,35 @@ mod tests {
         (String::from_utf8(output).unwrap(), any_error)
     }
 
+    /// The README's `decide` examples, run: a changed decision or reason
+    /// must change the README too.
+    #[test]
+    fn the_readme_examples_are_what_decide_answers() {
+        let readme = include_str!("../../../README.md");
+        let mut lines = readme.lines();
+        let mut examples = 0;
+        while let Some(line) = lines.next() {
+            let Some(input) = line
+                .strip_prefix("$ echo '")
+                .and_then(|rest| rest.strip_suffix("' \\"))
+            else {
+                continue;
+            };
+            let command = lines.next().unwrap_or_default();
+            if !command
+                .trim_start()
+                .starts_with("| workerpodautoscaler decide")
+            {
+                continue;
+            }
+            let expected = lines.next().unwrap_or_default();
+            let (output, _) = decide(&format!("{input}\n"));
+            assert_eq!(output.trim_end(), expected, "README example {input}");
+            examples += 1;
+        }
+        assert!(examples >= 7, "found {examples} README examples of decide");
+    }
+
     #[test]
     fn one_output_line_per_input_line_in_order() {
         let input = concat!(

@@ -676,16 +676,22 @@ pub(crate) fn explain(
         count(wait.need),
         wait.load,
     )?;
+    let mut notes = Vec::new();
     if wait.measured_load - wait.load >= 0.05 {
-        write!(
-            f,
-            " (the rate says {:.1}, more than the jobs in service make plausible: it counted work \
-             that has ended)",
+        notes.push(format!(
+            "the rate says {:.1}, more than the jobs in service make plausible: it counted work \
+             that has ended",
             wait.measured_load
-        )?;
+        ));
     }
     if wait.load - wait.load_up >= 0.05 {
-        write!(f, " (at least {:.1} net of the rate's noise)", wait.load_up)?;
+        notes.push(format!(
+            "at least {:.1} net of the rate's noise",
+            wait.load_up
+        ));
+    }
+    if !notes.is_empty() {
+        write!(f, " ({})", notes.join("; "))?;
     }
     write!(f, " need {}", count(wait.for_load))?;
     if let Some(demand) = wait.tracked

@@ -698,7 +698,8 @@ fn a_rate_of_work_that_has_ended_keeps_no_pool_once_the_pods_confirm_it() {
     assert!(
         idle.to_string().contains(
             "7.5 busy on average (the rate says 100.0, more than the jobs in service make \
-             plausible: it counted work that has ended)"
+             plausible: it counted work that has ended; at least 6.8 net of the rate's noise) \
+             need 8"
         ),
         "{idle}"
     );
