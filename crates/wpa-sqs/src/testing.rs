@@ -4,6 +4,7 @@
 //! `moto_server` must be on `PATH`: a missing binary panics with an install
 //! hint, so tests that need it fail loudly instead of skipping.
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,25 +30,45 @@ pub struct MotoServer {
 }
 
 impl MotoServer {
-    /// Starts one on a free port and waits until it listens.
+    /// Starts one on a free port and waits until it answers.
+    ///
+    /// A port found free may be taken by another test's server in the
+    /// seconds before the Python process binds it (seen in CI: the SDK then
+    /// spoke HTTP to a beanstalkd). `moto_server` then exits, and another
+    /// port is tried.
     ///
     /// # Panics
-    /// When `moto_server` cannot be started or does not listen within 60 s.
+    /// When `moto_server` cannot be started, does not answer within 60 s,
+    /// or cannot bind a free port in 5 tries.
     #[must_use]
     pub fn start() -> MotoServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map(|address| address.port())
-            .unwrap_or_else(|error| panic!("no free loopback port: {error}"));
-        MotoServer::start_on(port)
+        const TRIES: u32 = 5;
+        for _ in 0..TRIES {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .map(|address| address.port())
+                .unwrap_or_else(|error| panic!("no free loopback port: {error}"));
+            if let Some(server) = MotoServer::try_start_on(port) {
+                return server;
+            }
+        }
+        panic!("moto_server exited before answering on {TRIES} free ports in a row")
     }
 
     /// Starts one on `port` (to restart a stopped server at the same address).
     ///
     /// # Panics
-    /// As [`MotoServer::start`].
+    /// As [`MotoServer::start`], and when it exits before answering (the
+    /// port is taken).
     #[must_use]
     pub fn start_on(port: u16) -> MotoServer {
+        MotoServer::try_start_on(port).unwrap_or_else(|| {
+            panic!("moto_server exited before answering on {port}: is the port taken?")
+        })
+    }
+
+    /// Starts one on `port`; `None` when it exits before answering.
+    fn try_start_on(port: u16) -> Option<MotoServer> {
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
@@ -62,19 +83,20 @@ impl MotoServer {
                 )
             });
         let mut server = MotoServer { child, port };
-        let address = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("moto_server exited with {status} before listening on {port}");
+        // Moto's own answer, not just a listener: another server may hold
+        // the port until moto fails to bind it.
+        while !answers_as_moto(port) {
+            if let Ok(Some(_)) = server.child.try_wait() {
+                return None;
             }
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not listen on {port} within 60 s"
+                "moto_server did not answer on {port} within 60 s"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        server
+        Some(server)
     }
 
     /// Its port.
@@ -94,6 +116,33 @@ impl MotoServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether `GET /moto-api/data.json` on `port` gets moto's answer: a 200
+/// from its Werkzeug server.
+fn answers_as_moto(port: u16) -> bool {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(200)) else {
+        return false;
+    };
+    let timeout = Some(Duration::from_secs(2));
+    if stream.set_read_timeout(timeout).is_err() || stream.set_write_timeout(timeout).is_err() {
+        return false;
+    }
+    let request = b"GET /moto-api/data.json HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if stream.write_all(request).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 512];
+    let mut read = 0;
+    while read < head.len() {
+        match stream.read(&mut head[read..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
+        }
+    }
+    let head = String::from_utf8_lossy(&head[..read]).to_ascii_lowercase();
+    head.starts_with("http/1.") && head.contains(" 200 ") && head.contains("werkzeug")
 }
 
 impl Drop for MotoServer {

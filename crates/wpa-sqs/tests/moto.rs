@@ -497,3 +497,21 @@ async fn a_guarded_wake_up_sees_the_first_message_within_the_short_poll() {
     let received = worker_receive(&sqs, &url).await;
     assert_eq!(received, vec![("first".to_owned(), 1)]);
 }
+
+/// Another server on the port (a beanstalkd in CI, which the SDK then
+/// spoke HTTP to) is not taken for moto: moto fails to bind and says so.
+#[test]
+fn a_port_held_by_another_server_is_not_mistaken_for_moto() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("address").port();
+    let started = std::panic::catch_unwind(|| Moto::start_on(port));
+    let message = started.expect_err("moto cannot answer on a held port");
+    let message = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(message.contains("exited before answering"), "{message}");
+    // A free port is found instead when none is asked for.
+    let moto = Moto::start();
+    assert_ne!(moto.port(), port);
+}
