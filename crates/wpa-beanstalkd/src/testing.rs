@@ -1,9 +1,9 @@
 //! A throwaway beanstalkd server for tests, benches and examples.
 
 use std::io;
-use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use wpa_poller::testing::{serves, start_on_free_ports};
 
 /// A `beanstalkd -l 127.0.0.1 -p <free port>` child process, killed on drop.
 ///
@@ -16,11 +16,17 @@ pub struct BeanstalkdServer {
 }
 
 impl BeanstalkdServer {
-    /// Starts a server on a free port and waits until it accepts connections.
+    /// Starts a server on a free port and waits until it listens there
+    /// (its own listener, not another server's: [`serves`]).
     pub fn start() -> io::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let mut server = BeanstalkdServer { child: None, port };
-        server.spawn()?;
+        let mut server = BeanstalkdServer {
+            child: None,
+            port: 0,
+        };
+        start_on_free_ports(|[port]| {
+            server.port = port;
+            server.spawn()
+        })?;
         Ok(server)
     }
 
@@ -50,7 +56,8 @@ impl BeanstalkdServer {
         }
     }
 
-    /// Starts the server again on the same port.
+    /// Starts the server again on the same port; an error when it cannot
+    /// bind it.
     pub fn restart(&mut self) -> io::Result<()> {
         self.stop();
         self.spawn()
@@ -71,24 +78,29 @@ impl BeanstalkdServer {
                     ),
                 )
             })?;
+        let pid = child.id();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if serves(pid, &[self.port]) {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
             {
-                return Err(io::Error::other(format!(
-                    "beanstalkd exited at start with {status} (port {} taken?)",
-                    self.port
-                )));
+                self.child = None;
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "beanstalkd exited at start with {status} (port {} taken?)",
+                        self.port
+                    ),
+                ));
             }
             if Instant::now() > deadline {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    "beanstalkd did not accept connections within 10 s",
+                    "beanstalkd did not listen within 10 s",
                 ));
             }
             std::thread::sleep(Duration::from_millis(10));

@@ -440,3 +440,17 @@ async fn poller_recovers_after_restart_and_marks_stale_while_down() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Another listener on the port (another test's server, taken between the
+/// pick of a free port and the bind) is not taken for this beanstalkd: it
+/// fails to bind and says so.
+#[test]
+fn a_port_held_by_another_listener_is_not_mistaken_for_the_server() {
+    let mut server = BeanstalkdServer::start().unwrap();
+    server.stop();
+    let holder = std::net::TcpListener::bind(("127.0.0.1", server.port())).unwrap();
+    let error = server.restart().unwrap_err();
+    assert!(error.to_string().contains("exited at start"), "{error}");
+    drop(holder);
+    server.restart().unwrap();
+}

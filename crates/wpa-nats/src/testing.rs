@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use wpa_poller::testing::free_ports;
+use wpa_poller::testing::{serves, start_on_free_ports};
 
 /// A `nats-server -js -sd <temp dir> -a 127.0.0.1 -p <free port> -m <free
 /// port>` child process, killed on drop (its store directory removed).
@@ -25,10 +25,6 @@ pub struct NatsServer {
     config: Option<PathBuf>,
 }
 
-/// Attempts at starting a server on fresh ports: another process may take
-/// a free port between its pick and the server's bind.
-const START_ATTEMPTS: usize = 3;
-
 fn temp_dir() -> io::Result<PathBuf> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
@@ -44,8 +40,8 @@ fn temp_dir() -> io::Result<PathBuf> {
 }
 
 impl NatsServer {
-    /// Starts a server on a free port and waits until it accepts
-    /// connections.
+    /// Starts a server on free ports and waits until it listens there
+    /// (its own listeners, not another server's: [`serves`]).
     pub fn start() -> io::Result<Self> {
         Self::start_inner(None)
     }
@@ -66,25 +62,18 @@ impl NatsServer {
             }
             None => None,
         };
-        let [port, monitor_port] = free_ports()?;
         let mut server = NatsServer {
             child: None,
-            port,
-            monitor_port,
+            port: 0,
+            monitor_port: 0,
             dir,
             config,
         };
-        let mut attempt = 1;
-        loop {
-            match server.spawn() {
-                Ok(()) => return Ok(server),
-                Err(_) if attempt < START_ATTEMPTS && server.exited_at_start() => {
-                    attempt += 1;
-                    [server.port, server.monitor_port] = free_ports()?;
-                }
-                Err(error) => return Err(error),
-            }
-        }
+        start_on_free_ports(|[port, monitor_port]| {
+            [server.port, server.monitor_port] = [port, monitor_port];
+            server.spawn()
+        })?;
+        Ok(server)
     }
 
     /// The client port.
@@ -147,13 +136,6 @@ impl NatsServer {
         }
     }
 
-    /// Whether the last spawned server has exited (it could not bind).
-    fn exited_at_start(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))))
-    }
-
     /// Starts the server again on the same ports, with the same store.
     pub fn restart(&mut self) -> io::Result<()> {
         self.stop();
@@ -182,26 +164,31 @@ impl NatsServer {
                 ),
             )
         })?;
+        let pid = child.id();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && TcpStream::connect(("127.0.0.1", self.monitor_port)).is_ok()
-            {
+            // Its own listeners: another server may hold a port until this
+            // one fails to bind it.
+            if serves(pid, &[self.port, self.monitor_port]) {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
             {
-                return Err(io::Error::other(format!(
-                    "nats-server exited at start with {status} (port {} or {} taken, or a bad configuration?)",
-                    self.port, self.monitor_port
-                )));
+                self.child = None;
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "nats-server exited at start with {status} (port {} or {} taken, or a bad configuration?)",
+                        self.port, self.monitor_port
+                    ),
+                ));
             }
             if Instant::now() > deadline {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    "nats-server did not accept connections within 10 s",
+                    "nats-server did not listen within 10 s",
                 ));
             }
             std::thread::sleep(Duration::from_millis(10));

@@ -1004,3 +1004,22 @@ async fn nothing_listening_is_a_connect_error_within_the_attempts() {
     );
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+/// Another listener on a port (another test's server, taken between the
+/// pick of free ports and the bind) is not taken for this nats-server: it
+/// fails to bind and says so, on the client port as on the monitoring one.
+#[test]
+fn a_port_held_by_another_listener_is_not_mistaken_for_the_server() {
+    let mut server = NatsServer::start().unwrap();
+    for port in [server.port(), server.monitor_port()] {
+        server.stop();
+        let holder = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let error = server.restart().unwrap_err();
+        assert!(
+            error.to_string().contains("exited at start"),
+            "{port}: {error}"
+        );
+        drop(holder);
+    }
+    server.restart().unwrap();
+}

@@ -373,7 +373,15 @@ impl RabbitMqServer {
                 && self
                     .amqps_port()
                     .is_none_or(|port| TcpStream::connect(("127.0.0.1", port)).is_ok());
-            if amqp && matches!(self.admin("GET", "/api/overview", None), Ok((200, _))) {
+            // This node's answer, not another test's that took a port
+            // between its pick and this node's bind (a node that cannot
+            // bind its AMQP listener stops before the management plugin
+            // starts).
+            let node = format!("\"node\":\"{}\"", self.node);
+            if amqp
+                && matches!(self.admin("GET", "/api/overview", None),
+                    Ok((200, body)) if body.contains(&node))
+            {
                 return Ok(());
             }
             if let Some((child, _)) = self.watchdog.as_mut()

@@ -1,11 +1,11 @@
 //! A throwaway Redis server for tests, benches and examples.
 
-use std::io;
-use std::net::{TcpListener, TcpStream};
+use std::io::{self, ErrorKind};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+use wpa_poller::testing::{serves, start_on_free_ports};
 
 /// A `redis-server --bind 127.0.0.1 --port <free port>` child process with
 /// no persistence, in its own temporary directory; killed (and the
@@ -36,8 +36,8 @@ pub struct TlsFiles {
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 impl RedisServer {
-    /// Starts a server on a free port and waits until it accepts
-    /// connections.
+    /// Starts a server on a free port and waits until it listens there
+    /// (its own listener, not another server's: [`serves`]).
     pub fn start() -> io::Result<Self> {
         Self::start_with(None)
     }
@@ -49,21 +49,22 @@ impl RedisServer {
     }
 
     fn start_with(tls: Option<TlsFiles>) -> io::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let dir = std::env::temp_dir().join(format!(
-            "wpa-redis-{}-{}-{}",
+            "wpa-redis-{}-{}",
             std::process::id(),
-            port,
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir)?;
         let mut server = RedisServer {
             child: None,
-            port,
+            port: 0,
             dir,
             tls,
         };
-        server.spawn()?;
+        start_on_free_ports(|[port]| {
+            server.port = port;
+            server.spawn()
+        })?;
         Ok(server)
     }
 
@@ -145,25 +146,31 @@ impl RedisServer {
                     format!("cannot run `redis-server` ({error}): install it (Debian: apt-get install -y redis-server)"),
                 )
             })?;
+        let pid = child.id();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            // Its own listener: another server may hold the port until
+            // this one fails to bind it.
+            if serves(pid, &[self.port]) {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
             {
                 self.child = None;
-                return Err(io::Error::other(format!(
-                    "redis-server exited at start with {status} (port {} taken?)",
-                    self.port
-                )));
+                return Err(io::Error::new(
+                    ErrorKind::AddrInUse,
+                    format!(
+                        "redis-server exited at start with {status} (port {} taken?)",
+                        self.port
+                    ),
+                ));
             }
             if Instant::now() > deadline {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    "redis-server did not accept connections within 10 s",
+                    "redis-server did not listen within 10 s",
                 ));
             }
             std::thread::sleep(Duration::from_millis(10));

@@ -659,3 +659,17 @@ async fn rediss_without_the_tls_feature_says_so() {
     assert!(matches!(error, Error::TlsUnavailable { .. }), "{error:?}");
     assert!(error.to_string().contains("`tls` feature"), "{error}");
 }
+
+/// Another listener on the port (another test's server, taken between the
+/// pick of a free port and the bind) is not taken for this Redis: it fails
+/// to bind and says so.
+#[test]
+fn a_port_held_by_another_listener_is_not_mistaken_for_the_server() {
+    let mut server = server();
+    server.stop();
+    let holder = std::net::TcpListener::bind(("127.0.0.1", server.port())).unwrap();
+    let error = server.restart().unwrap_err();
+    assert!(error.to_string().contains("exited at start"), "{error}");
+    drop(holder);
+    server.restart().unwrap();
+}
