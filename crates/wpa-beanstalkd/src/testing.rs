@@ -2,8 +2,7 @@
 
 use std::io;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use wpa_poller::testing::{serves, start_on_free_ports};
+use wpa_poller::testing::{start_on_free_ports, wait_until_serving};
 
 /// A `beanstalkd -l 127.0.0.1 -p <free port>` child process, killed on drop.
 ///
@@ -17,7 +16,7 @@ pub struct BeanstalkdServer {
 
 impl BeanstalkdServer {
     /// Starts a server on a free port and waits until it listens there
-    /// (its own listener, not another server's: [`serves`]).
+    /// (its own listener, not another server's: [`wait_until_serving`]).
     pub fn start() -> io::Result<Self> {
         let mut server = BeanstalkdServer {
             child: None,
@@ -64,7 +63,7 @@ impl BeanstalkdServer {
     }
 
     fn spawn(&mut self) -> io::Result<()> {
-        let child = Command::new("beanstalkd")
+        let mut child = Command::new("beanstalkd")
             .args(["-l", "127.0.0.1", "-p", &self.port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -78,33 +77,11 @@ impl BeanstalkdServer {
                     ),
                 )
             })?;
-        let pid = child.id();
+        // Its own listener: another server may hold a port until this one
+        // fails to bind it. A child that exited stays for `stop` to reap.
+        let started = wait_until_serving(&mut child, &[self.port], "beanstalkd");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if serves(pid, &[self.port]) {
-                return Ok(());
-            }
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                self.child = None;
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    format!(
-                        "beanstalkd exited at start with {status} (port {} taken?)",
-                        self.port
-                    ),
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "beanstalkd did not listen within 10 s",
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        started
     }
 }
 

@@ -6,8 +6,8 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use wpa_poller::testing::{serves, start_on_free_ports};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use wpa_poller::testing::{start_on_free_ports, wait_until_serving};
 
 /// A `nats-server -js -sd <temp dir> -a 127.0.0.1 -p <free port> -m <free
 /// port>` child process, killed on drop (its store directory removed).
@@ -41,7 +41,7 @@ fn temp_dir() -> io::Result<PathBuf> {
 
 impl NatsServer {
     /// Starts a server on free ports and waits until it listens there
-    /// (its own listeners, not another server's: [`serves`]).
+    /// (its own listeners, not another server's: [`wait_until_serving`]).
     pub fn start() -> io::Result<Self> {
         Self::start_inner(None)
     }
@@ -156,7 +156,7 @@ impl NatsServer {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = command.spawn().map_err(|error| {
+        let mut child = command.spawn().map_err(|error| {
             io::Error::new(
                 error.kind(),
                 format!(
@@ -164,35 +164,12 @@ impl NatsServer {
                 ),
             )
         })?;
-        let pid = child.id();
+        // Its own listener: another server may hold a port until this one
+        // fails to bind it. A child that exited stays for `stop` to reap.
+        let started =
+            wait_until_serving(&mut child, &[self.port, self.monitor_port], "nats-server");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            // Its own listeners: another server may hold a port until this
-            // one fails to bind it.
-            if serves(pid, &[self.port, self.monitor_port]) {
-                return Ok(());
-            }
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                self.child = None;
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    format!(
-                        "nats-server exited at start with {status} (port {} or {} taken, or a bad configuration?)",
-                        self.port, self.monitor_port
-                    ),
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "nats-server did not listen within 10 s",
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        started
     }
 }
 

@@ -3,6 +3,8 @@
 use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
 
 /// `N` distinct free loopback ports: every listener is held until all are
 /// read (bound and dropped one at a time, the kernel may hand out the same
@@ -47,6 +49,41 @@ pub fn start_on_free_ports<const N: usize>(
             }
             result => return result,
         }
+    }
+}
+
+/// How long [`wait_until_serving`] waits for a server to listen.
+pub const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Waits until `child`, the server `name`, listens on every one of `ports`
+/// ([`serves`]).
+///
+/// # Errors
+///
+/// [`io::ErrorKind::AddrInUse`] when it exits first (a port taken: see
+/// [`start_on_free_ports`]; or a bad configuration), or
+/// [`io::ErrorKind::TimedOut`] after [`START_TIMEOUT`].
+pub fn wait_until_serving(child: &mut Child, ports: &[u16], name: &str) -> io::Result<()> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if serves(child.id(), ports) {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "{name} exited at start with {status} (a port of {ports:?} taken, or a bad configuration?)"
+                ),
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{name} did not listen on {ports:?} within {START_TIMEOUT:?}"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -201,5 +238,17 @@ mod tests {
         })
         .unwrap();
         assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn wait_until_serving_says_a_server_exited_before_listening() {
+        let [port] = super::free_ports::<1>().unwrap();
+        let mut exits = std::process::Command::new("true").spawn().unwrap();
+        let error = super::wait_until_serving(&mut exits, &[port], "true").unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
+        assert!(
+            error.to_string().starts_with("true exited at start"),
+            "{error}"
+        );
     }
 }

@@ -1,11 +1,10 @@
 //! A throwaway Redis server for tests, benches and examples.
 
-use std::io::{self, ErrorKind};
+use std::io;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
-use wpa_poller::testing::{serves, start_on_free_ports};
+use wpa_poller::testing::{start_on_free_ports, wait_until_serving};
 
 /// A `redis-server --bind 127.0.0.1 --port <free port>` child process with
 /// no persistence, in its own temporary directory; killed (and the
@@ -37,7 +36,7 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 
 impl RedisServer {
     /// Starts a server on a free port and waits until it listens there
-    /// (its own listener, not another server's: [`serves`]).
+    /// (its own listener, not another server's: [`wait_until_serving`]).
     pub fn start() -> io::Result<Self> {
         Self::start_with(None)
     }
@@ -131,7 +130,7 @@ impl RedisServer {
                 .arg(&files.ca)
                 .args(["--tls-auth-clients", "no"]),
         };
-        let child = command
+        let mut child = command
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .args(["--loglevel", "warning", "--logfile", ""])
             .arg("--dir")
@@ -146,35 +145,11 @@ impl RedisServer {
                     format!("cannot run `redis-server` ({error}): install it (Debian: apt-get install -y redis-server)"),
                 )
             })?;
-        let pid = child.id();
+        // Its own listener: another server may hold a port until this one
+        // fails to bind it. A child that exited stays for `stop` to reap.
+        let started = wait_until_serving(&mut child, &[self.port], "redis-server");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            // Its own listener: another server may hold the port until
-            // this one fails to bind it.
-            if serves(pid, &[self.port]) {
-                return Ok(());
-            }
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                self.child = None;
-                return Err(io::Error::new(
-                    ErrorKind::AddrInUse,
-                    format!(
-                        "redis-server exited at start with {status} (port {} taken?)",
-                        self.port
-                    ),
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "redis-server did not listen within 10 s",
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        started
     }
 }
 
