@@ -115,7 +115,7 @@ fn run_logging(server: &ApiServer, verbosity: &str, format: &str) -> Logged {
             .args(["run", "--leader-elect=false", "--queue-services=beanstalkd"])
             .args(["--beanstalk-short-poll-interval=1", "--resync-period=1"])
             .args(["-v", verbosity, "--log-format", format])
-            .arg(format!("--metrics-port=127.0.0.1:{}", free_port()))
+            .arg("--metrics-port=127.0.0.1:0")
             .arg(format!("--kube-config={}", kubeconfig.display()))
             .env("WORKERPODAUTOSCALER_BEANSTALK_LONG_POLL_INTERVAL", "1")
             .env_remove("RUST_LOG")

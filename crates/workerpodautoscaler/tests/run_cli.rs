@@ -3,11 +3,14 @@
 //! double: kubeconfig, flags, the metrics port, a bad object reported (not
 //! fatal), clean exit on SIGTERM.
 
+mod common;
+
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{BIN, Logged, write_kubeconfig};
 use serde_json::{Value, json};
 use wpa_kube_testing::ApiServer;
 
@@ -18,14 +21,6 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     Some(response)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,22 +46,20 @@ async fn run_reports_bad_objects_serves_metrics_and_stops_on_sigterm() {
             }))
             .unwrap();
     }
-    let kubeconfig = write_kubeconfig(&server, "objects");
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_workerpodautoscaler"))
-        .args([
-            "run",
-            "--leader-elect=false",
-            "--queue-services=beanstalkd",
-            "--resync-period=1",
-        ])
-        .arg(format!("--metrics-port=127.0.0.1:{port}"))
-        .env("WORKERPODAUTOSCALER_KUBE_CONFIG", &kubeconfig)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let kubeconfig = write_kubeconfig(&server.url(), "objects");
+    let mut child = Logged::spawn(
+        Command::new(BIN)
+            .args([
+                "run",
+                "--leader-elect=false",
+                "--queue-services=beanstalkd",
+                "--resync-period=1",
+                "--metrics-port=127.0.0.1:0",
+            ])
+            .env("WORKERPODAUTOSCALER_KUBE_CONFIG", &kubeconfig)
+            .env_remove("RUST_LOG"),
+    );
+    let port = child.metrics_port(Duration::from_secs(20));
 
     let condition = |name: &str| -> Value {
         server
@@ -77,7 +70,7 @@ async fn run_reports_bad_objects_serves_metrics_and_stops_on_sigterm() {
     let deadline = Instant::now() + Duration::from_secs(20);
     while condition("bad")["status"] != "False" || condition("nowhere")["status"] != "False" {
         assert!(Instant::now() < deadline, "no conditions written");
-        assert!(child.try_wait().unwrap().is_none(), "run exited early");
+        assert!(child.child.try_wait().unwrap().is_none(), "run exited early");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
@@ -108,7 +101,7 @@ async fn run_reports_bad_objects_serves_metrics_and_stops_on_sigterm() {
         1
     );
 
-    let pid = child.id().to_string();
+    let pid = child.child.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -116,38 +109,10 @@ async fn run_reports_bad_objects_serves_metrics_and_stops_on_sigterm() {
             .unwrap()
             .success()
     );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "run did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let code = child.exit_code(Duration::from_secs(15));
+    let stderr = child.seen.join("\n");
     let _ = std::fs::remove_file(&kubeconfig);
-    assert!(exit.success(), "{exit:?}\n{stderr}");
-}
-
-fn write_kubeconfig(server: &ApiServer, tag: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("wpa-run-cli-{tag}-{}.yaml", std::process::id()));
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: double\n  cluster:\n    server: {}\n\
-             users:\n- name: u\n  user: {{}}\ncontexts:\n- name: c\n  context:\n    cluster: double\n    user: u\n\
-             current-context: c\n",
-            server.url()
-        ),
-    )
-    .unwrap();
-    path
+    assert_eq!(code, 0, "{stderr}");
 }
 
 /// Puts `count` jobs into `tube` with a plain TCP client.
@@ -189,21 +154,19 @@ async fn run_scales_a_deployment_from_zero_on_a_real_beanstalkd() {
                      "queueURI": beanstalkd.uri("emails"), "targetMessagesPerWorker": 2}
         }))
         .unwrap();
-    let kubeconfig = write_kubeconfig(&server, "beanstalkd");
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_workerpodautoscaler"))
-        .args(["run", "--leader-elect=false", "--queue-services=beanstalkd"])
-        .args([
-            "--beanstalk-short-poll-interval=1",
-            "--beanstalk-long-poll-interval=1",
-        ])
-        .arg(format!("--metrics-port=127.0.0.1:{port}"))
-        .arg(format!("--kube-config={}", kubeconfig.display()))
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let kubeconfig = write_kubeconfig(&server.url(), "beanstalkd");
+    let mut child = Logged::spawn(
+        Command::new(BIN)
+            .args(["run", "--leader-elect=false", "--queue-services=beanstalkd"])
+            .args([
+                "--beanstalk-short-poll-interval=1",
+                "--beanstalk-long-poll-interval=1",
+                "--metrics-port=127.0.0.1:0",
+            ])
+            .arg(format!("--kube-config={}", kubeconfig.display()))
+            .env_remove("RUST_LOG"),
+    );
+    let port = child.metrics_port(Duration::from_secs(20));
     let replicas = || {
         server
             .get("apps/v1", "deployments", "jobs", "worker")
@@ -220,7 +183,7 @@ async fn run_scales_a_deployment_from_zero_on_a_real_beanstalkd() {
         .is_none()
     {
         assert!(Instant::now() < deadline, "no status written");
-        assert!(child.try_wait().unwrap().is_none(), "run exited early");
+        assert!(child.child.try_wait().unwrap().is_none(), "run exited early");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(replicas(), 0);
@@ -246,7 +209,7 @@ async fn run_scales_a_deployment_from_zero_on_a_real_beanstalkd() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let pid = child.id().to_string();
+    let pid = child.child.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -254,16 +217,9 @@ async fn run_scales_a_deployment_from_zero_on_a_real_beanstalkd() {
             .unwrap()
             .success()
     );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "run did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let code = child.exit_code(Duration::from_secs(15));
     let _ = std::fs::remove_file(&kubeconfig);
-    assert!(exit.success(), "{exit:?}");
+    assert_eq!(code, 0, "{}", child.seen.join("\n"));
 }
 
 /// `run --sqs-endpoint`, as `watch` takes it: a queue URL on an emulator
@@ -316,14 +272,14 @@ async fn run_polls_sqs_through_the_sqs_endpoint() {
                      "queueURI": queue_url, "targetMessagesPerWorker": 2}
         }))
         .unwrap();
-    let kubeconfig = write_kubeconfig(&server, "sqs");
+    let kubeconfig = write_kubeconfig(&server.url(), "sqs");
     let start = |endpoint: Option<&str>| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_workerpodautoscaler"));
         command
             .args(["run", "--leader-elect=false", "--queue-services=sqs"])
             .args(["--aws-regions", REGION, "--resync-period=1"])
             .args(["--sqs-short-poll-interval=1", "--sqs-long-poll-interval=1"])
-            .arg(format!("--metrics-port=127.0.0.1:{}", free_port()))
+            .arg("--metrics-port=127.0.0.1:0")
             .arg(format!("--kube-config={}", kubeconfig.display()))
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")

@@ -169,6 +169,22 @@ impl Logged {
         }
     }
 
+    /// The port `run --metrics-port=127.0.0.1:0` bound, from its start-up
+    /// line: the kernel picks it, so no other test can take it first.
+    pub fn metrics_port(&mut self, within: Duration) -> u16 {
+        let starting = |line: &str| line.contains("controller starting");
+        assert!(self.until(within, starting), "no start-up line: {:?}", self.seen);
+        let line = self.seen.iter().rev().find(|l| starting(l)).unwrap();
+        let address = line
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix("address="))
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        address
+            .parse::<std::net::SocketAddr>()
+            .unwrap_or_else(|e| panic!("{address:?}: {e}"))
+            .port()
+    }
+
     /// Waits for the process to exit (within `within`) and reads the rest
     /// of stderr; its exit code.
     pub fn exit_code(&mut self, within: Duration) -> i32 {
