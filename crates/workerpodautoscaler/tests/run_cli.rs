@@ -70,7 +70,10 @@ async fn run_reports_bad_objects_serves_metrics_and_stops_on_sigterm() {
     let deadline = Instant::now() + Duration::from_secs(20);
     while condition("bad")["status"] != "False" || condition("nowhere")["status"] != "False" {
         assert!(Instant::now() < deadline, "no conditions written");
-        assert!(child.child.try_wait().unwrap().is_none(), "run exited early");
+        assert!(
+            child.child.try_wait().unwrap().is_none(),
+            "run exited early"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
@@ -183,7 +186,10 @@ async fn run_scales_a_deployment_from_zero_on_a_real_beanstalkd() {
         .is_none()
     {
         assert!(Instant::now() < deadline, "no status written");
-        assert!(child.child.try_wait().unwrap().is_none(), "run exited early");
+        assert!(
+            child.child.try_wait().unwrap().is_none(),
+            "run exited early"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(replicas(), 0);

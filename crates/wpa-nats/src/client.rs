@@ -36,6 +36,11 @@ pub struct ClientConfig {
     /// The connection name the server shows (`connz`). Default
     /// `workerpodautoscaler`.
     pub name: String,
+    /// PEM certificates trusted for TLS (`tls://`, or a `nats://` server
+    /// that asks for TLS) instead of the system's store. Default `None`:
+    /// the system's store, where `SSL_CERT_FILE` and `SSL_CERT_DIR` name a
+    /// private CA.
+    pub tls_root_certificates: Option<Vec<u8>>,
 }
 
 impl Default for ClientConfig {
@@ -47,8 +52,36 @@ impl Default for ClientConfig {
             reconnect_initial_backoff: Duration::from_millis(100),
             reconnect_max_backoff: Duration::from_secs(2),
             name: "workerpodautoscaler".to_owned(),
+            tls_root_certificates: None,
         }
     }
+}
+
+/// The TLS client configuration that trusts exactly the certificates in
+/// `pem`: rustls with ring, named here so that no process-wide default
+/// provider is needed.
+fn tls_config(pem: &[u8]) -> Result<async_nats::rustls::ClientConfig, Error> {
+    use async_nats::rustls::pki_types::CertificateDer;
+    use async_nats::rustls::pki_types::pem::PemObject as _;
+    use async_nats::rustls::{ClientConfig as TlsConfig, RootCertStore, crypto};
+
+    let refused = |reason: String| Error::TlsRoots { reason };
+    let mut roots = RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(pem) {
+        let certificate = certificate.map_err(|e| refused(format!("not PEM: {e}")))?;
+        roots
+            .add(certificate)
+            .map_err(|e| refused(format!("a certificate rustls cannot read: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(refused("no CERTIFICATE block in the PEM".to_owned()));
+    }
+    let provider = Arc::new(crypto::ring::default_provider());
+    Ok(TlsConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| refused(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// Counts the JetStream API requests a client sent (a clone shares the
@@ -185,7 +218,7 @@ impl JetStreamClient {
         self.events.refused("Subscription", subject)
     }
 
-    fn options(&self) -> ConnectOptions {
+    fn options(&self) -> Result<ConnectOptions, Error> {
         let events = Arc::clone(&self.events);
         let address = self.uri.address();
         let initial = self.config.reconnect_initial_backoff;
@@ -222,7 +255,10 @@ impl JetStreamClient {
             Some(Credentials::Token(token)) => options.token(token.clone()),
             None => options,
         };
-        options
+        if let Some(pem) = &self.config.tls_root_certificates {
+            options = options.tls_client_config(tls_config(pem)?);
+        }
+        Ok(options)
     }
 
     /// The connection, connecting first if there is none.
@@ -243,8 +279,10 @@ impl JetStreamClient {
             // The handshake's own timeout covers TCP; this one bounds
             // TLS and authentication too.
             let limit = self.config.connect_timeout.saturating_mul(2);
+            // A configuration error is not retried: no attempt can fix it.
+            let options = self.options()?;
             let connected =
-                tokio::time::timeout(limit, self.options().connect(self.uri.server_url())).await;
+                tokio::time::timeout(limit, options.connect(self.uri.server_url())).await;
             match connected {
                 Ok(Ok(client)) => {
                     self.client = Some(client.clone());

@@ -48,6 +48,14 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// [`ClientConfig::tls_root_certificates`](crate::ClientConfig) holds
+    /// no usable CA certificate.
+    #[error("the NATS TLS root certificates are not usable: {reason}; give PEM CA certificates")]
+    TlsRoots {
+        /// What is wrong with them.
+        reason: String,
+    },
+
     /// No answer in time (the server is down, reconnecting, or the
     /// request was dropped: see [`Error::PermissionDenied`]).
     #[error("NATS at {address} did not answer {subject} within {timeout:?}")]

@@ -52,6 +52,18 @@ impl NatsServer {
         Self::start_inner(Some(config))
     }
 
+    /// Starts a server that requires TLS on its client port, with this
+    /// certificate and key (PEM files): clients connect to `tls://`
+    /// ([`NatsServer::uri`] with the scheme changed) or upgrade from
+    /// `nats://` as its INFO asks.
+    pub fn start_tls(certificate: &Path, key: &Path) -> io::Result<Self> {
+        Self::start_inner(Some(&format!(
+            "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n}}\n",
+            certificate.display().to_string(),
+            key.display().to_string(),
+        )))
+    }
+
     fn start_inner(config: Option<&str>) -> io::Result<Self> {
         let dir = temp_dir()?;
         let config = match config {

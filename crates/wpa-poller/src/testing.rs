@@ -6,6 +6,11 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "test-certificates")]
+mod certificates;
+#[cfg(feature = "test-certificates")]
+pub use certificates::TestCertificates;
+
 /// `N` distinct free loopback ports: every listener is held until all are
 /// read (bound and dropped one at a time, the kernel may hand out the same
 /// port twice, and a server given two of them then fails on its own port).

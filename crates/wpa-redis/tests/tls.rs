@@ -4,38 +4,12 @@
 //! `redis://` to the TLS port fails with a typed error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use wpa_core::QueueMetrics;
+use wpa_poller::testing::TestCertificates;
 use wpa_redis::testing::{RedisServer, TlsFiles};
 use wpa_redis::{ClientConfig, QueueConfig, RedisQueue, RedisUri};
-
-/// A CA and a certificate for 127.0.0.1 it signed, written to `dir`; the
-/// CA's PEM.
-fn certificates(dir: &Path) -> (TlsFiles, Vec<u8>) {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "wpa-redis test CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
-    let issuer = Issuer::new(ca, ca_key);
-    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server_pem = server.signed_by(&server_key, &issuer).unwrap().pem();
-    std::fs::create_dir_all(dir).unwrap();
-    let files = TlsFiles {
-        certificate: dir.join("server.pem"),
-        key: dir.join("server.key"),
-        ca: dir.join("ca.pem"),
-    };
-    std::fs::write(&files.certificate, server_pem).unwrap();
-    std::fs::write(&files.key, server_key.serialize_pem()).unwrap();
-    std::fs::write(&files.ca, &ca_pem).unwrap();
-    (files, ca_pem.into_bytes())
-}
 
 fn queue(uri: &str, roots: Option<Vec<u8>>) -> RedisQueue {
     let uri: RedisUri = uri.parse().unwrap();
@@ -56,7 +30,13 @@ fn queue(uri: &str, roots: Option<Vec<u8>>) -> RedisQueue {
 #[tokio::test]
 async fn rediss_with_the_servers_ca_and_not_without() {
     let dir = std::env::temp_dir().join(format!("wpa-redis-tls-{}", std::process::id()));
-    let (files, ca) = certificates(&dir);
+    let made = TestCertificates::write(&dir, "wpa-redis").unwrap();
+    let ca = made.ca_pem.clone();
+    let files = TlsFiles {
+        certificate: made.certificate,
+        key: made.key,
+        ca: made.ca,
+    };
     let server = RedisServer::start_tls(files).expect(
         "redis-server (built with TLS, as Debian's is) must be installed for this test (Debian: apt-get install -y redis-server)",
     );

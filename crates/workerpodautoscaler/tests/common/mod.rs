@@ -173,7 +173,11 @@ impl Logged {
     /// line: the kernel picks it, so no other test can take it first.
     pub fn metrics_port(&mut self, within: Duration) -> u16 {
         let starting = |line: &str| line.contains("controller starting");
-        assert!(self.until(within, starting), "no start-up line: {:?}", self.seen);
+        assert!(
+            self.until(within, starting),
+            "no start-up line: {:?}",
+            self.seen
+        );
         let line = self.seen.iter().rev().find(|l| starting(l)).unwrap();
         let address = line
             .split_whitespace()
