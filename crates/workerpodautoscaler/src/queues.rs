@@ -64,9 +64,17 @@ pub(crate) fn redact(uri: &str) -> String {
     wpa_poller::redact_queue_uri(uri).into_owned()
 }
 
+/// The options of the Redis, RabbitMQ and NATS adapters that flags set
+/// (`QueueArgs::adapters`); the rest comes from each queue URI.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Adapters {
+    pub(crate) nats: wpa_nats::QueueConfig,
+}
+
 /// Subscribes `uri` of a Redis, RabbitMQ or NATS queue in `registry`.
 pub(crate) fn subscribe_other(
     service: Service,
+    adapters: &Adapters,
     registry: &Registry,
     uri: &str,
     config: PollerConfig,
@@ -87,7 +95,10 @@ pub(crate) fn subscribe_other(
                 uri.parse().map_err(|e: wpa_nats::Error| e.to_string())?;
             registry
                 .subscribe(uri, config, replicas, || {
-                    Ok::<_, std::convert::Infallible>(wpa_nats::NatsQueue::new(parsed))
+                    Ok::<_, std::convert::Infallible>(wpa_nats::NatsQueue::with_config(
+                        parsed,
+                        adapters.nats.clone(),
+                    ))
                 })
                 .map_err(|never| match never {})
         }

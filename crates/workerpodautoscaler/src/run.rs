@@ -173,6 +173,8 @@ struct Queues {
     /// The enabled services but SQS, with their poll schedules.
     enabled: Vec<(Service, PollerConfig)>,
     sqs: Option<(wpa_sqs::SqsClients, PollerConfig)>,
+    /// The flag-set options of the other adapters.
+    adapters: queues::Adapters,
 }
 
 impl SourceFactory for Queues {
@@ -204,7 +206,7 @@ impl SourceFactory for Queues {
                 })
                 .map_err(|never| match never {});
         }
-        queues::subscribe_other(service, registry, uri, config, None)
+        queues::subscribe_other(service, &self.adapters, registry, uri, config, None)
     }
 }
 
@@ -262,6 +264,7 @@ async fn serve(args: &RunArgs, metrics: Arc<Metrics>) -> Result<(), RunError> {
             .map(|s| (*s, args.queue.poll.poller(*s)))
             .collect(),
         sqs,
+        adapters: args.queue.adapters(),
     };
     let client = client(args).await?;
     let health = Arc::new(Health::default());
@@ -433,6 +436,19 @@ mod tests {
     }
 
     #[test]
+    fn the_nkey_seed_file_reaches_the_nats_options() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().run.queue.adapters();
+        let set = parse(&["run", "--nats-nkey-seed-file", "/etc/nats/user.nk"]);
+        assert_eq!(
+            set.nats.client.nkey_seed_file.as_deref(),
+            Some(std::path::Path::new("/etc/nats/user.nk"))
+        );
+        assert_eq!(parse(&["run"]).nats.client.nkey_seed_file, None);
+        // An empty path is refused at start, as a bad flag value.
+        assert!(Cli::try_parse_from(["run", "--nats-nkey-seed-file="]).is_err());
+    }
+
+    #[test]
     fn every_flag_has_its_environment_variable() {
         use clap::CommandFactory;
         let command = Cli::command();
@@ -448,9 +464,9 @@ mod tests {
             checked += 1;
         }
         assert_eq!(
-            checked, 27,
+            checked, 28,
             "the 16 reference flags (with -v), 3 for leader election, --sqs-endpoint, --log-format, \
-             a poll pair for each of redis, rabbitmq and nats"
+             a poll pair for each of redis, rabbitmq and nats, --nats-nkey-seed-file"
         );
     }
 

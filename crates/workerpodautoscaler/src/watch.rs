@@ -139,6 +139,7 @@ impl Queue {
             }
             Queue::Other(service) => crate::queues::subscribe_other(
                 service,
+                &args.queue.adapters(),
                 registry,
                 uri,
                 args.queue.poll.poller(service),

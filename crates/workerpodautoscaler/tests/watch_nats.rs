@@ -1,7 +1,8 @@
 //! `workerpodautoscaler watch`, the built binary, on a `tls://` JetStream
 //! consumer whose server certificate a private CA signed: the CA is trusted
 //! the way an operator trusts it, through `SSL_CERT_FILE` (the system
-//! store), and a store without it is refused with the certificate named.
+//! store), and a store without it is refused with the certificate named;
+//! an NKey server admits `--nats-nkey-seed-file`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -15,22 +16,10 @@ mod common;
 
 use common::{BIN, Logged, Watch};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watch_trusts_a_private_ca_through_ssl_cert_file() {
-    let dir = std::env::temp_dir().join(format!("wpa-watch-nats-{}", std::process::id()));
-    let made = TestCertificates::write(&dir.join("server"), "watch-nats").unwrap();
-    let other = TestCertificates::write(&dir.join("other"), "another").unwrap();
-    let server = NatsServer::start_tls(&made.certificate, &made.key)
-        .expect("nats-server must be installed (Debian: apt-get install -y nats-server)");
-    let port = server.port();
-
-    let producer = async_nats::ConnectOptions::new()
-        .add_root_certificates(made.ca.clone())
-        .require_tls(true)
-        .connect(format!("tls://127.0.0.1:{port}"))
-        .await
-        .unwrap();
-    let js = jetstream::new(producer);
+/// Stream JOBS (subjects `jobs.>`) with the durable pull consumer `work`
+/// and three messages, made through a connection with `options`.
+async fn three_jobs(options: async_nats::ConnectOptions, url: &str) {
+    let js = jetstream::new(options.connect(url).await.unwrap());
     let jobs = js
         .create_stream(stream::Config {
             name: "JOBS".to_owned(),
@@ -53,6 +42,21 @@ async fn watch_trusts_a_private_ca_through_ssl_cert_file() {
             .await
             .unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_trusts_a_private_ca_through_ssl_cert_file() {
+    let dir = std::env::temp_dir().join(format!("wpa-watch-nats-{}", std::process::id()));
+    let made = TestCertificates::write(&dir.join("server"), "watch-nats").unwrap();
+    let other = TestCertificates::write(&dir.join("other"), "another").unwrap();
+    let server = NatsServer::start_tls(&made.certificate, &made.key)
+        .expect("nats-server must be installed (Debian: apt-get install -y nats-server)");
+    let port = server.port();
+
+    let producer = async_nats::ConnectOptions::new()
+        .add_root_certificates(made.ca.clone())
+        .require_tls(true);
+    three_jobs(producer, &format!("tls://127.0.0.1:{port}")).await;
     let uri = format!("tls://127.0.0.1:{port}/JOBS/work");
 
     // The CA in SSL_CERT_FILE: three messages at two per worker, two.
@@ -82,6 +86,32 @@ async fn watch_trusts_a_private_ca_through_ssl_cert_file() {
         "{:#?}",
         refused.seen
     );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_authenticates_with_the_nkey_seed_file_flag() {
+    let dir = std::env::temp_dir().join(format!("wpa-watch-nkey-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let user = nkeys::KeyPair::new_user();
+    let seed = user.seed().unwrap();
+    let seed_file = dir.join("user.nk");
+    std::fs::write(&seed_file, format!("{seed}\n")).unwrap();
+    let server = NatsServer::start_with_config(&format!(
+        "authorization {{\n  users = [ {{ nkey: {} }} ]\n}}\n",
+        user.public_key()
+    ))
+    .expect("nats-server must be installed (Debian: apt-get install -y nats-server)");
+    three_jobs(async_nats::ConnectOptions::new().nkey(seed), &server.url()).await;
+
+    let flag = format!("--nats-nkey-seed-file={}", seed_file.display());
+    let watch = Watch::start(&server.uri("JOBS", "work"), &[&flag], |command| {
+        command.env_remove("WORKERPODAUTOSCALER_NATS_NKEY_SEED_FILE");
+    });
+    let first = watch.next(Duration::from_secs(10));
+    assert_eq!(first["queueMessages"], 3, "{first}");
+    assert_eq!(watch.terminate(), 0);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

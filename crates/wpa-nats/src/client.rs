@@ -4,6 +4,7 @@
 //! subject.
 
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -41,6 +42,13 @@ pub struct ClientConfig {
     /// the system's store, where `SSL_CERT_FILE` and `SSL_CERT_DIR` name a
     /// private CA.
     pub tls_root_certificates: Option<Vec<u8>>,
+    /// A file holding a user NKey seed (`SU...`, as `nsc` or `nk -gen user`
+    /// writes it): the connection signs the server's nonce with it, for a
+    /// server whose `authorization` lists the user's public key. Read each
+    /// time the adapter connects (async-nats' own reconnects keep it), so
+    /// a rotated Kubernetes Secret is picked up by the next connection. Used
+    /// only for a URI without user info (user info wins). Default `None`.
+    pub nkey_seed_file: Option<PathBuf>,
 }
 
 impl Default for ClientConfig {
@@ -53,8 +61,29 @@ impl Default for ClientConfig {
             reconnect_max_backoff: Duration::from_secs(2),
             name: "workerpodautoscaler".to_owned(),
             tls_root_certificates: None,
+            nkey_seed_file: None,
         }
     }
+}
+
+/// The user NKey seed in the file at `path`, checked: async-nats itself
+/// would only log a bad seed and connect without it.
+fn read_nkey_seed(path: &Path) -> Result<String, Error> {
+    let refused = |reason: String| Error::NkeySeed {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| refused(e.to_string()))?;
+    let seed = text.trim();
+    let pair = nkeys::KeyPair::from_seed(seed)
+        .map_err(|_| refused("not an NKey seed (SU... for a user)".to_owned()))?;
+    if pair.key_pair_type() != nkeys::KeyPairType::User {
+        return Err(refused(format!(
+            "a {:?} seed, not a user's (SU...)",
+            pair.key_pair_type()
+        )));
+    }
+    Ok(seed.to_owned())
 }
 
 /// The TLS client configuration that trusts exactly the certificates in
@@ -253,7 +282,10 @@ impl JetStreamClient {
                 options.user_and_password(user.clone(), password.clone())
             }
             Some(Credentials::Token(token)) => options.token(token.clone()),
-            None => options,
+            None => match &self.config.nkey_seed_file {
+                Some(path) => options.nkey(read_nkey_seed(path)?),
+                None => options,
+            },
         };
         if let Some(pem) = &self.config.tls_root_certificates {
             options = options.tls_client_config(tls_config(pem)?);

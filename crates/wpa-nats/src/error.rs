@@ -56,6 +56,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// [`ClientConfig::nkey_seed_file`](crate::ClientConfig) cannot be
+    /// read or holds no user NKey seed. The seed never appears here.
+    #[error("NATS NKey seed file {}: {reason}", path.display())]
+    NkeySeed {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// No answer in time (the server is down, reconnecting, or the
     /// request was dropped: see [`Error::PermissionDenied`]).
     #[error("NATS at {address} did not answer {subject} within {timeout:?}")]

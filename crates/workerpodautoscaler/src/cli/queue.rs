@@ -29,6 +29,15 @@ pub(crate) struct QueueArgs {
     /// region from AWS_REGION or the first of --aws-regions.
     #[arg(long, value_name = "URL", env = "WORKERPODAUTOSCALER_SQS_ENDPOINT")]
     pub(crate) sqs_endpoint: Option<String>,
+    /// A file holding a NATS user NKey seed (SU..., a mounted Secret): NATS
+    /// queue URIs without user info authenticate with it. Read at each new
+    /// connection.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "WORKERPODAUTOSCALER_NATS_NKEY_SEED_FILE"
+    )]
+    pub(crate) nats_nkey_seed_file: Option<std::path::PathBuf>,
 }
 
 /// The poll intervals, two per queue service.
@@ -208,6 +217,16 @@ impl QueueArgs {
     pub(crate) fn beanstalk_poller(&self) -> PollerConfig {
         let (short, long) = self.poll.intervals(false);
         PollerConfig::new(short, long)
+    }
+
+    /// The adapters' options that come from flags (beyond the URI).
+    #[must_use]
+    pub(crate) fn adapters(&self) -> crate::queues::Adapters {
+        let mut nats = wpa_nats::QueueConfig::default();
+        nats.client
+            .nkey_seed_file
+            .clone_from(&self.nats_nkey_seed_file);
+        crate::queues::Adapters { nats }
     }
 
     /// `--aws-regions`, split (empty entries dropped).
