@@ -449,6 +449,31 @@ mod tests {
     }
 
     #[test]
+    fn the_credentials_file_reaches_the_nats_options_and_excludes_a_seed_file() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|cli| cli.run.queue.adapters());
+        let set = parse(&["run", "--nats-credentials-file", "/etc/nats/user.creds"]).unwrap();
+        assert_eq!(
+            set.nats.client.credentials_file.as_deref(),
+            Some(std::path::Path::new("/etc/nats/user.creds"))
+        );
+        assert_eq!(set.nats.client.nkey_seed_file, None);
+        assert_eq!(parse(&["run"]).unwrap().nats.client.credentials_file, None);
+        assert!(parse(&["run", "--nats-credentials-file="]).is_err());
+        // One way to sign in: both files is a start-up error naming them.
+        let both = parse(&[
+            "run",
+            "--nats-credentials-file=/etc/nats/user.creds",
+            "--nats-nkey-seed-file=/etc/nats/user.nk",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            both.contains("--nats-credentials-file") && both.contains("--nats-nkey-seed-file"),
+            "{both}"
+        );
+    }
+
+    #[test]
     fn every_flag_has_its_environment_variable() {
         use clap::CommandFactory;
         let command = Cli::command();
@@ -464,9 +489,10 @@ mod tests {
             checked += 1;
         }
         assert_eq!(
-            checked, 28,
+            checked, 29,
             "the 16 reference flags (with -v), 3 for leader election, --sqs-endpoint, --log-format, \
-             a poll pair for each of redis, rabbitmq and nats, --nats-nkey-seed-file"
+             a poll pair for each of redis, rabbitmq and nats, --nats-nkey-seed-file, \
+             --nats-credentials-file"
         );
     }
 

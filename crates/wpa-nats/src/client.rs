@@ -49,6 +49,12 @@ pub struct ClientConfig {
     /// a rotated Kubernetes Secret is picked up by the next connection. Used
     /// only for a URI without user info (user info wins). Default `None`.
     pub nkey_seed_file: Option<PathBuf>,
+    /// A NATS `.creds` file (a user JWT and its NKey seed, as `nsc`
+    /// writes it), for a server in operator mode: the connection presents
+    /// the JWT and signs the server's nonce with the seed. Read like
+    /// `nkey_seed_file`, used only for a URI without user info, and used
+    /// instead of `nkey_seed_file` when both are set. Default `None`.
+    pub credentials_file: Option<PathBuf>,
 }
 
 impl Default for ClientConfig {
@@ -62,18 +68,27 @@ impl Default for ClientConfig {
             name: "workerpodautoscaler".to_owned(),
             tls_root_certificates: None,
             nkey_seed_file: None,
+            credentials_file: None,
         }
     }
+}
+
+/// The text of a credentials file (a few hundred bytes, read at connect).
+fn read_credentials(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| Error::CredentialsFile {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// The user NKey seed in the file at `path`, checked: async-nats itself
 /// would only log a bad seed and connect without it.
 fn read_nkey_seed(path: &Path) -> Result<String, Error> {
-    let refused = |reason: String| Error::NkeySeed {
+    let refused = |reason: String| Error::CredentialsFile {
         path: path.to_owned(),
         reason,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| refused(e.to_string()))?;
+    let text = read_credentials(path)?;
     let seed = text.trim();
     let pair = nkeys::KeyPair::from_seed(seed)
         .map_err(|_| refused("not an NKey seed (SU... for a user)".to_owned()))?;
@@ -282,15 +297,29 @@ impl JetStreamClient {
                 options.user_and_password(user.clone(), password.clone())
             }
             Some(Credentials::Token(token)) => options.token(token.clone()),
-            None => match &self.config.nkey_seed_file {
-                Some(path) => options.nkey(read_nkey_seed(path)?),
-                None => options,
-            },
+            None => self.with_credential_files(options)?,
         };
         if let Some(pem) = &self.config.tls_root_certificates {
             options = options.tls_client_config(tls_config(pem)?);
         }
         Ok(options)
+    }
+
+    /// `options` with the `.creds` file or else the NKey seed file, if set.
+    fn with_credential_files(&self, options: ConnectOptions) -> Result<ConnectOptions, Error> {
+        if let Some(path) = &self.config.credentials_file {
+            let text = read_credentials(path)?;
+            return options
+                .credentials(&text)
+                .map_err(|e| Error::CredentialsFile {
+                    path: path.clone(),
+                    reason: format!("not a NATS .creds file (user JWT and NKey seed): {e}"),
+                });
+        }
+        match &self.config.nkey_seed_file {
+            Some(path) => Ok(options.nkey(read_nkey_seed(path)?)),
+            None => Ok(options),
+        }
     }
 
     /// The connection, connecting first if there is none.

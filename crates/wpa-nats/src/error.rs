@@ -56,10 +56,11 @@ pub enum Error {
         reason: String,
     },
 
-    /// [`ClientConfig::nkey_seed_file`](crate::ClientConfig) cannot be
-    /// read or holds no user NKey seed. The seed never appears here.
-    #[error("NATS NKey seed file {}: {reason}", path.display())]
-    NkeySeed {
+    /// [`ClientConfig::credentials_file`](crate::ClientConfig) or
+    /// `nkey_seed_file` cannot be read or holds no user credentials. The
+    /// seed never appears here.
+    #[error("NATS credentials file {}: {reason}", path.display())]
+    CredentialsFile {
         /// The file.
         path: std::path::PathBuf,
         /// What is wrong with it.

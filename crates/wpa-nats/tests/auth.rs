@@ -7,7 +7,12 @@
 //! - NKey users (the server's `authorization` lists a public key): the seed
 //!   file in `ClientConfig::nkey_seed_file` is accepted, no seed or another
 //!   user's is refused by the server, and a file that holds no user seed is
-//!   `Error::NkeySeed` before any connection, never showing the seed.
+//!   `Error::CredentialsFile` before any connection, never showing the seed.
+//! - Operator mode (JWTs made here with `nkeys`, trusted through the
+//!   server's `operator` and memory resolver): the `.creds` file in
+//!   `ClientConfig::credentials_file` is accepted; none, a JWT another
+//!   account signed, or a JWT with another user's seed are refused by the
+//!   server; a file that is not a `.creds` file is `Error::CredentialsFile`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -84,6 +89,88 @@ async fn jobs_with_messages(options: async_nats::ConnectOptions, url: &str, coun
             .await
             .unwrap();
     }
+}
+
+fn creds(file: Option<PathBuf>) -> ClientConfig {
+    ClientConfig {
+        credentials_file: file,
+        ..ClientConfig::default()
+    }
+}
+
+/// A NATS JWT (nats-io/jwt v2): `claims` for `subject`, issued and signed
+/// by `issuer` (ed25519 over `header.claims`, base64url without padding).
+fn jwt(issuer: &KeyPair, subject: &str, name: &str, nats: serde_json::Value) -> String {
+    use base64::Engine as _;
+    let encode = |value: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+    };
+    let header = encode(serde_json::json!({ "typ": "JWT", "alg": "ed25519-nkey" }));
+    let claims = encode(serde_json::json!({
+        "jti": format!("{name}-{subject}"),
+        "iat": 1_700_000_000,
+        "iss": issuer.public_key(),
+        "name": name,
+        "sub": subject,
+        "nats": nats,
+    }));
+    let signed = format!("{header}.{claims}");
+    let signature = issuer.sign(signed.as_bytes()).unwrap();
+    format!(
+        "{signed}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature)
+    )
+}
+
+/// An account JWT without limits, with JetStream (unlimited) or without
+/// (the system account may not have it).
+fn account_jwt(operator: &KeyPair, account: &KeyPair, jetstream: bool) -> String {
+    let mut unlimited = serde_json::json!({
+        "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+        "wildcards": true, "conn": -1, "leaf": -1,
+    });
+    if jetstream {
+        for limit in ["mem_storage", "disk_storage", "streams", "consumer"] {
+            unlimited[limit] = serde_json::json!(-1);
+        }
+    }
+    let nats = serde_json::json!({ "limits": unlimited, "type": "account", "version": 2 });
+    jwt(operator, &account.public_key(), "jobs", nats)
+}
+
+/// A `.creds` file's text, as `nsc generate creds` writes it.
+fn creds_text(account: &KeyPair, user: &KeyPair) -> String {
+    let nats = serde_json::json!({
+        "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1,
+        "type": "user", "version": 2,
+    });
+    let token = jwt(account, &user.public_key(), "worker", nats);
+    let seed = user.seed().unwrap();
+    format!(
+        "-----BEGIN NATS USER JWT-----\n{token}\n------END NATS USER JWT------\n\n\
+         ************************* IMPORTANT *************************\n\
+         NKEY Seed printed below can be used to sign and prove identity.\n\
+         NKEYs are sensitive and should be treated as secrets.\n\n\
+         -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n\n\
+         *************************************************************\n"
+    )
+}
+
+/// `config`'s credentials file is `Error::CredentialsFile`: it names `file`
+/// and `reason`, never `secret`.
+async fn refused_before_connecting(
+    uri: &str,
+    config: ClientConfig,
+    file: &Path,
+    reason: &str,
+    secret: &str,
+) {
+    let error = queue(uri, config).poll(POLL).await.unwrap_err();
+    assert!(matches!(error, Error::CredentialsFile { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains(reason), "{message}");
+    assert!(message.contains(&file.display().to_string()), "{message}");
+    assert!(!message.contains(secret), "{message}");
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -193,18 +280,100 @@ async fn a_user_nkey_seed_file_authenticates_and_a_bad_one_is_named() {
         (write(&dir, "empty.nk", ""), "not an NKey seed"),
         (dir.join("missing.nk"), "No such file"),
     ] {
-        let error = queue(
-            &format!("nats://127.0.0.1:{port}/JOBS/work"),
-            nkey(Some(file.clone())),
-        )
-        .poll(POLL)
-        .await
-        .unwrap_err();
-        assert!(matches!(error, Error::NkeySeed { .. }), "{error:?}");
-        let message = error.to_string();
-        assert!(message.contains(reason), "{message}");
-        assert!(message.contains(&file.display().to_string()), "{message}");
-        assert!(!message.contains(&account_seed), "{message}");
+        let uri = format!("nats://127.0.0.1:{port}/JOBS/work");
+        let config = nkey(Some(file.clone()));
+        refused_before_connecting(&uri, config, &file, reason, &account_seed).await;
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_creds_file_authenticates_in_operator_mode_and_a_bad_one_is_named() {
+    let dir = std::env::temp_dir().join(format!("wpa-nats-creds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let operator = KeyPair::new_operator();
+    let account = KeyPair::new_account();
+    let operator_jwt = jwt(
+        &operator,
+        &operator.public_key(),
+        "test-operator",
+        serde_json::json!({ "type": "operator", "version": 2 }),
+    );
+    // JetStream needs a system account, as `nsc init` makes one.
+    let system = KeyPair::new_account();
+    let server = NatsServer::start_with_config(&format!(
+        "operator: {operator_jwt}\nsystem_account: {sys}\nresolver: MEMORY\n\
+         resolver_preload: {{\n  {sys}: {}\n  {}: {}\n}}\n",
+        account_jwt(&operator, &system, false),
+        account.public_key(),
+        account_jwt(&operator, &account, true),
+        sys = system.public_key(),
+    ))
+    .expect("nats-server must be installed (Debian: apt-get install -y nats-server)");
+    let user = KeyPair::new_user();
+    let text = creds_text(&account, &user);
+
+    let producer = async_nats::ConnectOptions::new()
+        .credentials(&creds_text(&account, &KeyPair::new_user()))
+        .unwrap();
+    jobs_with_messages(producer, &server.url(), 4).await;
+    let uri = server.uri("JOBS", "work");
+
+    let file = write(&dir, "worker.creds", &text);
+    let snapshot = queue(&uri, creds(Some(file))).poll(POLL).await.unwrap();
+    assert_eq!((snapshot.messages(), snapshot.in_flight()), (4, Some(0)));
+    // The credentials file is used instead of a seed file, when both are set.
+    let both = ClientConfig {
+        nkey_seed_file: Some(dir.join("missing.nk")),
+        ..creds(Some(write(&dir, "both.creds", &text)))
+    };
+    assert!(queue(&uri, both).poll(POLL).await.is_ok());
+
+    // No credentials; a user of an account the operator never signed; a
+    // JWT presented with another user's seed: the server refuses each.
+    let stranger = creds_text(&KeyPair::new_account(), &user);
+    let own_jwt = text.split("-----BEGIN USER NKEY SEED-----").next().unwrap();
+    let other_seed = KeyPair::new_user().seed().unwrap();
+    let mismatched = format!(
+        "{own_jwt}-----BEGIN USER NKEY SEED-----\n{other_seed}\n------END USER NKEY SEED------\n"
+    );
+    for file in [
+        None,
+        Some(write(&dir, "stranger.creds", &stranger)),
+        Some(write(&dir, "mismatched.creds", &mismatched)),
+    ] {
+        let error = queue(&uri, creds(file.clone()))
+            .poll(POLL)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::Connect { .. }),
+            "{file:?}: {error:?}"
+        );
+        assert!(
+            error.to_string().to_lowercase().contains("authorization"),
+            "{file:?}: {error}"
+        );
+    }
+
+    // Files that are no .creds file: named before any connection, the seed
+    // never shown.
+    let seed = user.seed().unwrap();
+    let jwt_only = text.split("************").next().unwrap();
+    for (file, reason) in [
+        (
+            write(&dir, "seed-only.creds", &seed),
+            "not a NATS .creds file",
+        ),
+        (
+            write(&dir, "jwt-only.creds", jwt_only),
+            "not a NATS .creds file",
+        ),
+        (write(&dir, "empty.creds", ""), "not a NATS .creds file"),
+        (dir.join("missing.creds"), "No such file"),
+    ] {
+        refused_before_connecting(&uri, creds(Some(file.clone())), &file, reason, &seed).await;
     }
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

@@ -7,7 +7,7 @@
 //! | --- | --- | --- |
 //! | [`LogArgs`] | `-v`, `--log-format` (stderr; colour only on a terminal) | `run`, `watch` |
 //! | [`PollArgs`] | the four `--*-poll-interval`s | `run`, `watch` (in [`QueueArgs`]), `simulate` |
-//! | [`QueueArgs`] | [`PollArgs`], `--aws-regions`, `--sqs-endpoint`, `--nats-nkey-seed-file` | `run`, `watch` |
+//! | [`QueueArgs`] | [`PollArgs`], `--aws-regions`, `--sqs-endpoint`, `--nats-nkey-seed-file`, `--nats-credentials-file` | `run`, `watch` |
 //! | [`SpecArgs`] | `--min-replicas`, `--max-replicas`, `--target-messages-per-worker`, `--seconds-to-process-one-job`, `--max-disruption` | `watch`, `simulate` |
 //! | [`DefaultsArgs`] | `--wpa-default-max-disruption`, `--scale-down-delay-after-last-scale-activity` | `run`, `watch`, `simulate`, `decide` |
 //! | [`signal`] | SIGTERM and Ctrl-C | `run`, `watch` |

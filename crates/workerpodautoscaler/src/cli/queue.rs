@@ -35,9 +35,19 @@ pub(crate) struct QueueArgs {
     #[arg(
         long,
         value_name = "FILE",
-        env = "WORKERPODAUTOSCALER_NATS_NKEY_SEED_FILE"
+        env = "WORKERPODAUTOSCALER_NATS_NKEY_SEED_FILE",
+        conflicts_with = "nats_credentials_file"
     )]
     pub(crate) nats_nkey_seed_file: Option<std::path::PathBuf>,
+    /// A NATS .creds file (a user JWT and its NKey seed, as nsc writes it,
+    /// a mounted Secret), for servers in operator mode: NATS queue URIs
+    /// without user info authenticate with it. Read at each new connection.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "WORKERPODAUTOSCALER_NATS_CREDENTIALS_FILE"
+    )]
+    pub(crate) nats_credentials_file: Option<std::path::PathBuf>,
 }
 
 /// The poll intervals, two per queue service.
@@ -226,6 +236,9 @@ impl QueueArgs {
         nats.client
             .nkey_seed_file
             .clone_from(&self.nats_nkey_seed_file);
+        nats.client
+            .credentials_file
+            .clone_from(&self.nats_credentials_file);
         crate::queues::Adapters { nats }
     }
 
