@@ -34,14 +34,14 @@ use crate::{Idleness, MaxDisruption, QueueSnapshot, TargetReplicas, WpaSpec};
 /// }
 /// .validate(MaxDisruption::DEFAULT)?;
 /// // 300 msg/min of 2 s jobs, counted over SQS's 5 minutes: 10 workers
-/// // busy on average, 9.5 net of the count's noise: 10 workers meet a
-/// // 30 s target for that (the backlog step adds more if the rate holds).
+/// // busy on average, 9.7 net of one sigma of the count's noise: 11
+/// // workers meet a 30 s target for that.
 /// let queue = QueueSnapshot::new(0)
 ///     .with_arrival_rate(300.0)?
 ///     .with_arrival_rate_window(Duration::from_secs(300));
 /// let decision = decide(&spec, &queue, TargetReplicas::new(4, 4), None);
 /// assert_eq!(decision.rule, Rule::WaitTargetUp);
-/// assert_eq!(decision.desired_replicas, 10);
+/// assert_eq!(decision.desired_replicas, 11);
 /// # Ok::<(), wpa_core::Error>(())
 /// ```
 #[must_use]

@@ -58,21 +58,31 @@ fn sizes_for_the_arrivals_with_erlang_c() {
         replicas(4),
     );
     assert_eq!(tight.desired_replicas, 14);
-    // Counted over the default 30 s, 300 messages: three sigma (52) of
-    // them may be noise, so a scale up sizes for 8.3 busy (if the rate is
-    // real, the backlog it builds adds the rest), while a pool of 10 is
-    // kept: the band is the rate plus its noise.
+    // Counted over the default 30 s, 300 messages: for jobs within the
+    // grace period one sigma (17) of them may be noise, so a scale up
+    // sizes for 9.4 busy (if the rate is real, the backlog it builds adds
+    // the rest), while a pool of 10 is kept: the band is the rate plus its
+    // noise.
     let noisy = decide(
         &spec(0, 100, 1.0, 20.0, 30.0),
         &queue(0, 0, 600.0),
         replicas(4),
     );
-    assert_eq!(noisy.desired_replicas, 9);
+    assert_eq!(noisy.desired_replicas, 10);
     assert_eq!(
         noisy.to_string(),
-        "99% of waits under 20 s need 9 workers: 10.0 busy on average \
-         (at least 8.3 net of the rate's noise) need 9; 4 run: scale up"
+        "99% of waits under 20 s need 10 workers: 10.0 busy on average \
+         (at least 9.4 net of the rate's noise) need 10; 4 run: scale up"
     );
+    // Jobs that outlast the grace period take three sigma as noise: the
+    // same 10 busy (600 msg/min of 60 s jobs is 600), 300 counted, less 52.
+    let long = decide(
+        &spec(0, 1_000, 60.0, 20.0, 30.0),
+        &queue(0, 0, 600.0),
+        replicas(4),
+    );
+    let wait = long.inputs.wait.unwrap();
+    assert!((wait.load_up - (300.0 - 3.0 * 300f64.sqrt()) / 30.0 * 60.0).abs() < 1e-9);
     let kept = decide(
         &spec(0, 100, 1.0, 20.0, 30.0),
         &queue(0, 0, 600.0),
@@ -698,7 +708,7 @@ fn a_rate_of_work_that_has_ended_keeps_no_pool_once_the_pods_confirm_it() {
     assert!(
         idle.to_string().contains(
             "7.5 busy on average (the rate says 100.0, more than the jobs in service make \
-             plausible: it counted work that has ended; at least 6.8 net of the rate's noise) \
+             plausible: it counted work that has ended; at least 7.3 net of the rate's noise) \
              need 8"
         ),
         "{idle}"
