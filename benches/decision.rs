@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wpa_core::{
-    MaxDisruption, QueueSnapshot, TargetReplicas, WpaSpec, decide, desired_replicas, plan,
-    scale_operation,
+    BacklogGrowth, MaxDisruption, QueueSnapshot, TargetReplicas, WpaSpec, decide, desired_replicas,
+    plan, scale_operation,
 };
 
 /// 10,000 varied WPAs: every rule of the decision is exercised.
@@ -73,7 +73,10 @@ fn decision(c: &mut Criterion) {
                 black_box(&wait_spec),
                 black_box(&backlog),
                 black_box(TargetReplicas::new(24, 24)),
-                black_box(Some(15.0)),
+                black_box(Some(BacklogGrowth {
+                    per_second: 15.0,
+                    over_seconds: 20.0,
+                })),
             )
         })
     });

@@ -12,13 +12,13 @@
 use std::fmt;
 
 use crate::wait_target::WaitSizing;
-use crate::{Idleness, MaxDisruption, QueueSnapshot, TargetReplicas, WpaSpec};
+use crate::{BacklogGrowth, Idleness, MaxDisruption, QueueSnapshot, TargetReplicas, WpaSpec};
 
 /// Decides with the policy the spec selects: the wait-target policy
 /// (`crate::wait_target`) when `targetWaitSeconds` is set, otherwise the
 /// reference's rules ([`desired_replicas`]), bit for bit. `backlog_growth`
-/// (messages per second since the last step, [`crate::History`]) only
-/// matters to the wait-target policy.
+/// (since the last poll, [`crate::History::backlog_growth`]) only matters
+/// to the wait-target policy.
 ///
 /// ```
 /// use std::time::Duration;
@@ -50,7 +50,7 @@ pub fn decide(
     spec: &WpaSpec,
     queue: &QueueSnapshot,
     replicas: TargetReplicas,
-    backlog_growth: Option<f64>,
+    backlog_growth: Option<BacklogGrowth>,
 ) -> Decision {
     match (spec.wait_target(), replicas.idle_pods) {
         (None, None) => desired_replicas(spec, queue, replicas.current),

@@ -45,8 +45,8 @@ pub mod wait_target;
 pub use decision::{Decision, DecisionInputs, Limit, Rule, decide, desired_replicas};
 pub use error::Error;
 pub use reconcile::{
-    History, Observation, Plan, QueueMetrics, ReconcileError, ScaleTarget, TargetReplicas,
-    WpaStatus, plan, plan_with_history, reconcile, reconcile_with_history,
+    BacklogGrowth, History, Observation, Plan, QueueMetrics, ReconcileError, ScaleTarget,
+    TargetReplicas, WpaStatus, plan, plan_with_history, reconcile, reconcile_with_history,
 };
 pub use scale::{DEFAULT_SCALE_DOWN_DELAY, HoldReason, ScaleOperation, scale_operation};
 pub use snapshot::{Idleness, QueueSnapshot};

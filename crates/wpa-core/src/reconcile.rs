@@ -129,6 +129,17 @@ pub struct Observation {
     pub at: SystemTime,
 }
 
+/// How fast the backlog grew between two polls, and over how long: the
+/// interval sets the growth's noise (a count's change over a few seconds
+/// swings by more per second than one over minutes).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BacklogGrowth {
+    /// Messages per second (negative: the backlog shrank).
+    pub per_second: f64,
+    /// Seconds between the two polls.
+    pub over_seconds: f64,
+}
+
 /// What a WPA's controller keeps from one step to the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct History {
@@ -166,14 +177,17 @@ impl History {
         }
     }
 
-    /// How fast the backlog grew since the last observation, messages per
-    /// second (negative: it shrank); `None` without one, or when less than
-    /// a second has passed (too short to tell).
+    /// How fast the backlog grew since the last observation (negative: it
+    /// shrank), and over how long; `None` without one, or when less than a
+    /// second has passed (too short to tell).
     #[must_use]
-    pub fn backlog_growth(&self, messages: u32, now: SystemTime) -> Option<f64> {
+    pub fn backlog_growth(&self, messages: u32, now: SystemTime) -> Option<BacklogGrowth> {
         let last = self.last_observation?;
         let elapsed = now.duration_since(last.at).ok()?.as_secs_f64();
-        (elapsed >= 1.0).then(|| (f64::from(messages) - f64::from(last.messages)) / elapsed)
+        (elapsed >= 1.0).then(|| BacklogGrowth {
+            per_second: (f64::from(messages) - f64::from(last.messages)) / elapsed,
+            over_seconds: elapsed,
+        })
     }
 }
 

@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
 use wpa_core::{
-    Decision, History, Idleness, Limit, MaxDisruption, Observation, QueueSnapshot, RawWpaSpec,
-    Rule, ScaleOperation, TargetReplicas, WpaSpec, desired_replicas, plan, plan_with_history,
+    BacklogGrowth, Decision, History, Idleness, Limit, MaxDisruption, Observation, QueueSnapshot,
+    RawWpaSpec, Rule, ScaleOperation, TargetReplicas, WpaSpec, desired_replicas, plan,
+    plan_with_history,
 };
 
 /// A decision with no history (no backlog growth known).
@@ -133,6 +134,51 @@ fn counted_20_s_ago(messages: u32, now: SystemTime) -> History {
     }
 }
 
+/// A backlog that grew by `per_second` over `over_seconds`.
+fn grown(per_second: f64, over_seconds: f64) -> BacklogGrowth {
+    BacklogGrowth {
+        per_second,
+        over_seconds,
+    }
+}
+
+/// 20 s jobs: 63 of 66 workers busy at 3.3 msg/s, 22 messages waiting,
+/// which the pool absorbs in 7 s. A growth within its noise (the count's
+/// change over 15 s swings by 0.66 msg/s, 13 workers' worth of 20 s jobs)
+/// is M/M/c's own swing, not a pool behind: no pod is added for it. One
+/// beyond twice that noise is, and the arrivals it shows are sized for.
+#[test]
+fn a_backlog_growing_within_its_noise_is_not_a_pool_behind() {
+    let s = spec(0, 500, 20.0, 20.0, 30.0);
+    let q = queue(85, 63, 198.0);
+    let at = |growth| wpa_core::decide(&s, &q, replicas(66), growth);
+    let swing = at(Some(grown(0.53, 15.0)));
+    assert_eq!(
+        (swing.rule, swing.desired_replicas),
+        (Rule::WaitTargetHold, 66),
+        "{swing}"
+    );
+    assert_eq!(swing.inputs.wait.unwrap().arriving_per_second, 3.3);
+    let burst = at(Some(grown(2.0, 15.0)));
+    assert_eq!(burst.rule, Rule::WaitTargetUp, "{burst}");
+    let wait = burst.inputs.wait.unwrap();
+    assert!((wait.arriving_per_second - (2.0 + 63.0 / 20.0)).abs() < 1e-9);
+    assert!(burst.desired_replicas >= 103, "{burst}");
+    // Over a minute the change is half as noisy: 0.8 msg/s is beyond it.
+    let steady_rise = at(Some(grown(0.8, 60.0)));
+    assert_eq!(steady_rise.rule, Rule::WaitTargetUp, "{steady_rise}");
+    // 1 s jobs: the growth's noise is within the in-flight count's, so it
+    // is taken as it is (the backlog the README's burst example builds).
+    let short = spec(0, 1_000, 1.0, 20.0, 30.0);
+    let small = wpa_core::decide(
+        &short,
+        &queue(2_024, 24, 1_200.0),
+        replicas(24),
+        Some(grown(0.5, 20.0)),
+    );
+    assert_eq!(small.inputs.wait.unwrap().arriving_per_second, 24.5);
+}
+
 /// A lagging rate (CloudWatch's) cannot hide a burst: while messages wait,
 /// the backlog's growth since the last step counts as arrivals.
 #[test]
@@ -175,7 +221,7 @@ fn the_backlog_growth_raises_a_lagging_rate() {
     );
     assert_eq!(
         next.backlog_growth(2_034, now + Duration::from_secs(10)),
-        Some(1.0)
+        Some(grown(1.0, 10.0))
     );
     assert_eq!(next.backlog_growth(2_034, now), None);
 }
@@ -356,14 +402,24 @@ fn a_rising_in_flight_count_is_tracked_before_the_rate_shows_it() {
     // growth: 1 + 60/240, so 32 more jobs run a start-up from now.
     let (s, q) = long_jobs(60, 60);
     let lagging = decide(&s, &q, replicas(70).with_idle_pods(10));
-    let rising = wpa_core::decide(&s, &q, replicas(70).with_idle_pods(10), Some(1.0));
+    let rising = wpa_core::decide(
+        &s,
+        &q,
+        replicas(70).with_idle_pods(10),
+        Some(grown(1.0, 20.0)),
+    );
     let (lagging, rising) = (lagging.inputs.wait.unwrap(), rising.inputs.wait.unwrap());
     let more = rising.tracked.unwrap().mean - lagging.tracked.unwrap().mean;
     let expected = (1.25 - 0.1) * 240.0 * (1.0 - (-30.0f64 / 240.0).exp());
     assert!((more - expected).abs() < 1e-9, "{more} vs {expected}");
     assert!(rising.need > lagging.need, "{rising:?}");
     // Growth within the in-flight count's noise is not a rise.
-    let noise = wpa_core::decide(&s, &q, replicas(70).with_idle_pods(10), Some(0.2));
+    let noise = wpa_core::decide(
+        &s,
+        &q,
+        replicas(70).with_idle_pods(10),
+        Some(grown(0.2, 20.0)),
+    );
     assert_eq!(noise.inputs.wait.unwrap().tracked, lagging.tracked);
 }
 
@@ -682,7 +738,7 @@ proptest! {
         let reference = spec.without_wait_target();
         let snapshot = snapshot(q);
         prop_assert_eq!(
-            wpa_core::decide(&reference, &snapshot, replicas(current), Some(123.0)),
+            wpa_core::decide(&reference, &snapshot, replicas(current), Some(grown(123.0, 20.0))),
             desired_replicas(&reference, &snapshot, current)
         );
     }

@@ -166,7 +166,11 @@ fn decide_with_policy(input: &mut Unstructured<'_>) -> Result<()> {
     }
     let current = u32::try_from(count(input)?.unwrap_or(0)).unwrap_or(u32::MAX);
     let available = u32::try_from(count(input)?.unwrap_or(0)).unwrap_or(u32::MAX);
-    let growth: Option<f64> = input.arbitrary()?;
+    let growth: Option<(f64, f64)> = input.arbitrary()?;
+    let growth = growth.map(|(per_second, over_seconds)| wpa_core::BacklogGrowth {
+        per_second,
+        over_seconds,
+    });
     let mut replicas = wpa_core::TargetReplicas::new(current, available);
     let idle_pods: Option<u32> = input.arbitrary()?;
     if let Some(idle_pods) = idle_pods {
