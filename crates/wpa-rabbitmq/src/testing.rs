@@ -42,10 +42,22 @@ pub struct ServerOptions {
     /// connections. Default 120 s (a loaded 2-core machine takes 10-20 s).
     pub start_timeout: Duration,
     /// Also listen with TLS (AMQPS and HTTPS management, on ports of their
-    /// own), with a server certificate for `127.0.0.1` and `localhost`
-    /// signed by a throwaway CA ([`RabbitMqServer::ca_certificate`]), made
-    /// with the `openssl` command. Default false.
-    pub tls: bool,
+    /// own) with these PEM files: a server certificate for `127.0.0.1` and
+    /// the CA that signed it ([`RabbitMqServer::ca_certificate`]; the tests
+    /// make them with `wpa_poller::testing::TestCertificates`). Default
+    /// `None`.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of a TLS listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The server's certificate.
+    pub certificate: PathBuf,
+    /// Its private key (PKCS#8, as rcgen writes it, or PKCS#1/SEC1).
+    pub key: PathBuf,
+    /// The CA that signed the certificate.
+    pub ca: PathBuf,
 }
 
 impl Default for ServerOptions {
@@ -54,7 +66,7 @@ impl Default for ServerOptions {
             stats_interval: Duration::from_millis(250),
             sample_seconds: 1,
             start_timeout: Duration::from_secs(120),
-            tls: false,
+            tls: None,
         }
     }
 }
@@ -191,97 +203,12 @@ impl RabbitMqServer {
             watchdog: None,
             dir,
         };
-        if server.options.tls {
-            server.make_certificates()?;
+        if server.options.tls.is_some() {
             server.tls_ports = Some((tls, tls_management));
         }
         server.write_config()?;
         server.spawn()?;
         Ok(server)
-    }
-
-    /// A CA and a server certificate for `127.0.0.1` and `localhost`
-    /// (ECDSA P-256, valid 2 days) in `<dir>/tls`.
-    fn make_certificates(&self) -> io::Result<()> {
-        let tls = self.dir.join("tls");
-        std::fs::create_dir_all(&tls)?;
-        std::fs::write(
-            tls.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )?;
-        let steps: [&[&str]; 3] = [
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=wpa-rabbitmq test CA",
-            ],
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "server.pem",
-                "-days",
-                "2",
-                "-extfile",
-                "server.ext",
-            ],
-        ];
-        for args in steps {
-            let output = Command::new("openssl")
-                .args(args)
-                .current_dir(&tls)
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|error| {
-                    io::Error::new(
-                        error.kind(),
-                        format!(
-                            "cannot run `openssl` ({error}): install it (Debian: apt-get install -y openssl)"
-                        ),
-                    )
-                })?;
-            if !output.status.success() {
-                return Err(io::Error::other(format!(
-                    "openssl {} failed: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&output.stderr)
-                )));
-            }
-        }
-        Ok(())
     }
 
     fn write_config(&self) -> io::Result<()> {
@@ -301,9 +228,8 @@ impl RabbitMqServer {
             self.management_port,
             self.options.stats_interval.as_millis().max(1),
         );
-        if let Some((amqps, https)) = self.tls_ports {
-            let tls = self.dir.join("tls");
-            let file = |name: &str| tls.join(name).display().to_string();
+        if let (Some((amqps, https)), Some(files)) = (self.tls_ports, &self.options.tls) {
+            let file = |path: &Path| path.display().to_string();
             let _ = write!(
                 config,
                 "listeners.ssl.default = 127.0.0.1:{amqps}\n\
@@ -317,9 +243,9 @@ impl RabbitMqServer {
                  management.ssl.cacertfile = {ca}\n\
                  management.ssl.certfile = {cert}\n\
                  management.ssl.keyfile = {key}\n",
-                ca = file("ca.pem"),
-                cert = file("server.pem"),
-                key = file("server.key"),
+                ca = file(&files.ca),
+                cert = file(&files.certificate),
+                key = file(&files.key),
             );
         }
         std::fs::write(self.dir.join("rabbitmq.conf"), config)?;
@@ -442,7 +368,7 @@ impl RabbitMqServer {
     /// [`ServerOptions::tls`].
     #[must_use]
     pub fn ca_certificate(&self) -> Option<PathBuf> {
-        self.tls_ports.map(|_| self.dir.join("tls").join("ca.pem"))
+        self.options.tls.as_ref().map(|files| files.ca.clone())
     }
 
     /// `amqps://guest:guest@127.0.0.1:<amqps>/<vhost>/<queue>?management=https://127.0.0.1:<https>`,

@@ -1,5 +1,5 @@
 //! `amqps://` and an `https://` management URL against a real node with
-//! TLS listeners (a throwaway CA made with `openssl`).
+//! TLS listeners (a throwaway CA made with rcgen: `TestCertificates`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -9,7 +9,8 @@ use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use wpa_core::QueueMetrics;
-use wpa_rabbitmq::testing::{RabbitMqServer, ServerOptions};
+use wpa_poller::testing::TestCertificates;
+use wpa_rabbitmq::testing::{RabbitMqServer, ServerOptions, TlsFiles};
 use wpa_rabbitmq::{Error, QueueConfig, RabbitQueue, RabbitUri};
 
 fn trusting(ca: &std::path::Path) -> Arc<rustls::ClientConfig> {
@@ -38,11 +39,17 @@ fn config(tls: Option<Arc<rustls::ClientConfig>>) -> QueueConfig {
 
 #[tokio::test]
 async fn amqps_and_https_with_a_trusted_ca_and_not_without() {
+    let dir = std::env::temp_dir().join(format!("wpa-rabbitmq-tls-{}", std::process::id()));
+    let made = TestCertificates::write(&dir, "wpa-rabbitmq").unwrap();
     let server = RabbitMqServer::start_with(ServerOptions {
-        tls: true,
+        tls: Some(TlsFiles {
+            certificate: made.certificate.clone(),
+            key: made.key.clone(),
+            ca: made.ca.clone(),
+        }),
         ..ServerOptions::default()
     })
-    .expect("rabbitmq-server and openssl must be installed (Debian: apt-get install -y rabbitmq-server openssl)");
+    .expect("rabbitmq-server must be installed (Debian: apt-get install -y rabbitmq-server)");
     server
         .admin("PUT", "/api/queues/%2F/secure", Some(r#"{"durable":true}"#))
         .unwrap();
@@ -73,4 +80,6 @@ async fn amqps_and_https_with_a_trusted_ca_and_not_without() {
         "{error:?}"
     );
     assert!(error.to_string().contains("certificate"), "{error}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
