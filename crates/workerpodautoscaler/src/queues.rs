@@ -66,7 +66,7 @@ pub(crate) fn redact(uri: &str) -> String {
 
 /// The options of the Redis, RabbitMQ and NATS adapters that flags set
 /// (`QueueArgs::adapters`); the rest comes from each queue URI.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Adapters {
     pub(crate) nats: wpa_nats::QueueConfig,
 }
