@@ -74,21 +74,23 @@ impl Default for ClientConfig {
 }
 
 /// The text of a credentials file (a few hundred bytes, read at connect).
-fn read_credentials(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| Error::CredentialsFile {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })
+async fn read_credentials(path: &Path) -> Result<String, Error> {
+    tokio::fs::read_to_string(path)
+        .await
+        .map_err(|e| Error::CredentialsFile {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 /// The user NKey seed in the file at `path`, checked: async-nats itself
 /// would only log a bad seed and connect without it.
-fn read_nkey_seed(path: &Path) -> Result<String, Error> {
+async fn read_nkey_seed(path: &Path) -> Result<String, Error> {
     let refused = |reason: String| Error::CredentialsFile {
         path: path.to_owned(),
         reason,
     };
-    let text = read_credentials(path)?;
+    let text = read_credentials(path).await?;
     let seed = text.trim();
     let pair = nkeys::KeyPair::from_seed(seed)
         .map_err(|_| refused("not an NKey seed (SU... for a user)".to_owned()))?;
@@ -262,7 +264,7 @@ impl JetStreamClient {
         self.events.refused("Subscription", subject)
     }
 
-    fn options(&self) -> Result<ConnectOptions, Error> {
+    async fn options(&self) -> Result<ConnectOptions, Error> {
         let events = Arc::clone(&self.events);
         let address = self.uri.address();
         let initial = self.config.reconnect_initial_backoff;
@@ -297,7 +299,7 @@ impl JetStreamClient {
                 options.user_and_password(user.clone(), password.clone())
             }
             Some(Credentials::Token(token)) => options.token(token.clone()),
-            None => self.with_credential_files(options)?,
+            None => self.with_credential_files(options).await?,
         };
         if let Some(pem) = &self.config.tls_root_certificates {
             options = options.tls_client_config(tls_config(pem)?);
@@ -306,9 +308,12 @@ impl JetStreamClient {
     }
 
     /// `options` with the `.creds` file or else the NKey seed file, if set.
-    fn with_credential_files(&self, options: ConnectOptions) -> Result<ConnectOptions, Error> {
+    async fn with_credential_files(
+        &self,
+        options: ConnectOptions,
+    ) -> Result<ConnectOptions, Error> {
         if let Some(path) = &self.config.credentials_file {
-            let text = read_credentials(path)?;
+            let text = read_credentials(path).await?;
             return options
                 .credentials(&text)
                 .map_err(|e| Error::CredentialsFile {
@@ -317,7 +322,7 @@ impl JetStreamClient {
                 });
         }
         match &self.config.nkey_seed_file {
-            Some(path) => Ok(options.nkey(read_nkey_seed(path)?)),
+            Some(path) => Ok(options.nkey(read_nkey_seed(path).await?)),
             None => Ok(options),
         }
     }
@@ -341,7 +346,7 @@ impl JetStreamClient {
             // TLS and authentication too.
             let limit = self.config.connect_timeout.saturating_mul(2);
             // A configuration error is not retried: no attempt can fix it.
-            let options = self.options()?;
+            let options = self.options().await?;
             let connected =
                 tokio::time::timeout(limit, options.connect(self.uri.server_url())).await;
             match connected {
